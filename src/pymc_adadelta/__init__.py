@@ -1,0 +1,33 @@
+"""Adadelta for PyMC variational inference, with packed, named optimizer state.
+
+Examples
+--------
+>>> import pymc as pm
+>>> from pymc_adadelta import adadelta
+>>> with pm.Model():
+...     x = pm.Normal("x", 0.0, 1.0)
+...     approx = pm.fit(100, obj_optimizer=adadelta(), progressbar=False)
+"""
+
+from pymc_adadelta import _rewrites  # noqa: F401  (registers the in-place rewrite)
+from pymc_adadelta._dispatch import register_backends
+from pymc_adadelta._op import AdadeltaStep
+from pymc_adadelta.optimizer import Adadelta
+from pymc_adadelta.rule import adadelta_rule
+from pymc_adadelta.state import AdadeltaState, ParamSlot
+from pymc_adadelta.updates import AdadeltaUpdates, adadelta
+
+register_backends()
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Adadelta",
+    "AdadeltaState",
+    "AdadeltaStep",
+    "AdadeltaUpdates",
+    "ParamSlot",
+    "__version__",
+    "adadelta",
+    "adadelta_rule",
+]

@@ -1,0 +1,105 @@
+"""C source of `AdadeltaStep` for pytensor's C backend.
+
+Kept apart from the Op so that the Op module stays readable. The code takes, for each
+output, either the input itself (in-place form, contiguous input) or a fresh contiguous
+copy, then runs one loop per parameter. Each statement mirrors one operation of
+``pm.adadelta`` so that both round the same way.
+"""
+
+from __future__ import annotations
+
+_OUTPUT_TEMPLATE = """
+if ({inplace} && PyArray_IS_C_CONTIGUOUS({src})) {{
+    Py_XDECREF({dst});
+    {dst} = {src};
+    Py_INCREF({dst});
+}} else {{
+    Py_XDECREF({dst});
+    {dst} = (PyArrayObject*)PyArray_NewCopy({src}, NPY_CORDER);
+    if (!{dst}) {{ {fail} }}
+}}
+"""
+
+_PARAM_TEMPLATE = """
+{{
+    PyArrayObject* grad_c = PyArray_GETCONTIGUOUS({grad});
+    if (!grad_c) {{ {fail} }}
+    npy_intp size = PyArray_SIZE({param_out});
+    if (PyArray_SIZE(grad_c) != size) {{
+        PyErr_Format(PyExc_ValueError,
+            "AdadeltaStep: gradient {index} has %ld elements, its parameter has %ld",
+            (long)PyArray_SIZE(grad_c), (long)size);
+        Py_DECREF(grad_c);
+        {fail}
+    }}
+    if (offset + size > n_total) {{
+        PyErr_Format(PyExc_ValueError,
+            "AdadeltaStep: the parameters hold more elements than the accumulators (%ld)",
+            (long)n_total);
+        Py_DECREF(grad_c);
+        {fail}
+    }}
+    const dtype_{accum} rho = *(dtype_{accum}*)PyArray_GETPTR2({hyper}, {index}, 0);
+    const dtype_{accum} one_minus_rho = *(dtype_{accum}*)PyArray_GETPTR2({hyper}, {index}, 1);
+    const dtype_{accum} eps = *(dtype_{accum}*)PyArray_GETPTR2({hyper}, {index}, 2);
+    const dtype_{accum} lr = *(dtype_{accum}*)PyArray_GETPTR2({hyper}, {index}, 3);
+    const dtype_{accum}* g = (const dtype_{accum}*)PyArray_DATA(grad_c);
+    dtype_{accum}* x = (dtype_{accum}*)PyArray_DATA({param_out});
+    dtype_{accum}* s = accum_data + offset;
+    dtype_{accum}* u = accum_data + n_total + offset;
+    for (npy_intp j = 0; j < size; ++j) {{
+        const dtype_{accum} gj = g[j];
+        const dtype_{accum} s_new = rho * s[j] + one_minus_rho * (gj * gj);
+        s[j] = s_new;
+        const dtype_{accum} dx = gj * sqrt(u[j] + eps) / sqrt(s_new + eps);
+        u[j] = rho * u[j] + one_minus_rho * (dx * dx);
+        x[j] = x[j] - lr * dx;
+    }}
+    offset += size;
+    Py_DECREF(grad_c);
+}}
+"""
+
+
+def adadelta_step_c_code(
+    n_params: int, inplace: bool, inputs: list[str], outputs: list[str], sub: dict
+) -> str:
+    """Return the C body of an `AdadeltaStep` node with ``n_params`` parameters."""
+    accum, step, hyper = inputs[:3]
+    params, grads = inputs[3 : 3 + n_params], inputs[3 + n_params :]
+    accum_out, step_out, *params_out = outputs
+    fail = sub["fail"]
+    flag = int(inplace)
+    parts = [
+        _OUTPUT_TEMPLATE.format(inplace=flag, src=src, dst=dst, fail=fail)
+        for src, dst in [(accum, accum_out), (step, step_out), *zip(params, params_out)]
+    ]
+    parts.append(
+        f"""
+npy_intp n_total = PyArray_DIMS({accum_out})[1];
+npy_intp offset = 0;
+dtype_{accum}* accum_data = (dtype_{accum}*)PyArray_DATA({accum_out});
+if (PyArray_DIMS({accum_out})[0] != 2) {{
+    PyErr_SetString(PyExc_ValueError, "AdadeltaStep: accum must have 2 rows");
+    {fail}
+}}
+"""
+    )
+    parts.extend(
+        _PARAM_TEMPLATE.format(
+            index=i, grad=grad, param_out=param_out, hyper=hyper, accum=accum, fail=fail
+        )
+        for i, (grad, param_out) in enumerate(zip(grads, params_out, strict=True))
+    )
+    parts.append(
+        f"""
+if (offset != n_total) {{
+    PyErr_Format(PyExc_ValueError,
+        "AdadeltaStep: the parameters hold %ld elements but the accumulators hold %ld",
+        (long)offset, (long)n_total);
+    {fail}
+}}
+((npy_int64*)PyArray_DATA({step_out}))[0] += 1;
+"""
+    )
+    return "{\n" + "\n".join(parts) + "\n}\n"

@@ -1,0 +1,113 @@
+"""Implementations of `AdadeltaStep` for pytensor's numba and JAX backends.
+
+Each backend is registered only when its library can be imported, so neither numba nor
+JAX is a hard dependency.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from typing import Any
+
+from pymc_adadelta._op import AdadeltaStep
+from pymc_adadelta.rule import adadelta_rule
+
+__all__ = ["register_backends"]
+
+_NUMBA_CACHE_VERSION = 1
+
+
+def numba_step_source(n_params: int, inplace: bool) -> str:
+    """Python source of the numba kernel for ``n_params`` parameters.
+
+    The parameter loop is unrolled in the source because numba cannot iterate over a
+    heterogeneous tuple of arrays.
+    """
+    params = [f"p{i}" for i in range(n_params)]
+    grads = [f"g{i}" for i in range(n_params)]
+    copy = "np.ascontiguousarray({})" if inplace else "{}.copy()"
+    lines = [
+        f"def adadelta_step(accum, step, hyper, {', '.join(params + grads)}):",
+        f"    accum_out = {copy.format('accum')}",
+        "    n_total = accum_out.shape[1]",
+        "    offset = 0",
+    ]
+    for i in range(n_params):
+        lines += [
+            f"    p{i}_out = {copy.format(f'p{i}')}",
+            f"    x = p{i}_out.reshape(-1)",
+            f"    g = np.ascontiguousarray(g{i}).reshape(-1)",
+            "    if g.size != x.size or offset + x.size > n_total:",
+            f"        raise ValueError('AdadeltaStep: gradient {i} does not match its parameter')",
+            f"    rho, omr, eps, lr = hyper[{i}, 0], hyper[{i}, 1], hyper[{i}, 2], hyper[{i}, 3]",
+            "    for j in range(x.size):",
+            "        gj = g[j]",
+            "        s_new = rho * accum_out[0, offset + j] + omr * (gj * gj)",
+            "        accum_out[0, offset + j] = s_new",
+            "        dx = gj * np.sqrt(accum_out[1, offset + j] + eps) / np.sqrt(s_new + eps)",
+            "        accum_out[1, offset + j] = rho * accum_out[1, offset + j] + omr * (dx * dx)",
+            "        x[j] = x[j] - lr * dx",
+            "    offset += x.size",
+        ]
+    outs = ", ".join(f"p{i}_out" for i in range(n_params))
+    lines += [
+        "    if offset != n_total:",
+        "        raise ValueError('AdadeltaStep: parameter and accumulator sizes differ')",
+        "    step_out = np.full((), step.item() + 1, dtype=np.int64)",
+        f"    return accum_out, step_out, {outs}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _register_numba() -> None:
+    import numpy as np
+    from pytensor.link.numba.cache import compile_numba_function_src
+    from pytensor.link.numba.dispatch import basic as numba_basic
+
+    @numba_basic.register_funcify_default_op_cache_key(AdadeltaStep)
+    def numba_funcify_adadelta_step(op: AdadeltaStep, **kwargs: Any) -> tuple[Callable, int]:
+        source = numba_step_source(op.n_params, op.inplace)
+        kernel = compile_numba_function_src(source, "adadelta_step", {"np": np})
+        return numba_basic.numba_njit(kernel), _NUMBA_CACHE_VERSION
+
+
+def jax_step(n_params: int) -> Callable:
+    """Return a pure JAX function computing `AdadeltaStep`'s outputs."""
+    import jax.numpy as jnp
+
+    def adadelta_step(accum: Any, step: Any, hyper: Any, *params_and_grads: Any) -> tuple:
+        params, grads = params_and_grads[:n_params], params_and_grads[n_params:]
+        sq_grads, sq_deltas, new_params = [], [], []
+        offset = 0
+        for i, (param, grad) in enumerate(zip(params, grads, strict=True)):
+            stop = offset + param.size
+            rho, omr, eps, lr = hyper[i, 0], hyper[i, 1], hyper[i, 2], hyper[i, 3]
+            out = adadelta_rule(
+                grad.reshape(-1), accum[0, offset:stop], accum[1, offset:stop], rho, omr, eps,
+                sqrt=jnp.sqrt,
+            )  # fmt: skip
+            sq_grads.append(out.sq_grad)
+            sq_deltas.append(out.sq_delta)
+            new_params.append((param.reshape(-1) - lr * out.delta).reshape(param.shape))
+            offset = stop
+        new_accum = jnp.stack([jnp.concatenate(sq_grads), jnp.concatenate(sq_deltas)])
+        return (new_accum, step + 1, *new_params)
+
+    return adadelta_step
+
+
+def _register_jax() -> None:
+    from pytensor.link.jax.dispatch import jax_funcify
+
+    @jax_funcify.register(AdadeltaStep)
+    def jax_funcify_adadelta_step(op: AdadeltaStep, **kwargs: Any) -> Callable:
+        return jax_step(op.n_params)
+
+
+def register_backends() -> None:
+    """Register the numba and JAX implementations whose libraries are installed."""
+    if importlib.util.find_spec("numba") is not None:
+        _register_numba()
+    if importlib.util.find_spec("jax") is not None:
+        _register_jax()

@@ -1,0 +1,148 @@
+"""The `AdadeltaStep` Op: one Adadelta step over packed accumulators, in one node.
+
+PyMC's ``pm.adadelta`` gives every parameter two accumulator shared variables and lets
+pytensor fuse one elementwise node per parameter. Here all accumulators of one dtype live
+in a single ``(2, N)`` array (row 0: E[g²], row 1: E[Δx²]) and one node updates that
+array, the step counter and every parameter, in place when the graph allows it.
+
+Inputs, in order: ``accum (2, N)``, ``step`` (int64 scalar), ``hyper (n_params, 4)``
+holding ``[rho, 1 - rho, epsilon, learning_rate]`` per parameter, the parameters, then
+their gradients. Outputs: the new ``accum``, ``step`` and parameters.
+
+The arithmetic mirrors ``pm.adadelta`` operation by operation, so float64 results agree
+with it to rounding::
+
+    s  = rho * s + (1 - rho) * g**2
+    dx = g * sqrt(u + eps) / sqrt(s + eps)
+    u  = rho * u + (1 - rho) * dx**2
+    x  = x - lr * dx
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytensor.tensor as pt
+from pytensor.graph.basic import Apply, Variable
+from pytensor.graph.op import Op
+
+from pymc_adadelta.rule import adadelta_rule
+
+__all__ = ["AdadeltaStep", "HYPER_COLUMNS"]
+
+#: Column order of the ``hyper`` input.
+HYPER_COLUMNS = ("rho", "one_minus_rho", "epsilon", "learning_rate")
+
+_FIXED_INPUTS = 3  # accum, step, hyper
+_FIXED_OUTPUTS = 2  # accum, step
+
+
+class AdadeltaStep(Op):
+    """Apply one Adadelta step to ``n_params`` parameters and their packed accumulators.
+
+    Parameters
+    ----------
+    n_params : int
+        Number of parameters (and gradients) the node takes.
+    inplace : bool
+        Whether the node overwrites the accumulator, step and parameter inputs. Graphs are
+        built with ``inplace=False``; a rewrite switches to the in-place form where the
+        destroy handler allows it.
+    """
+
+    __props__ = ("n_params", "inplace")
+
+    def __init__(self, n_params: int, inplace: bool = False):
+        if n_params < 1:
+            raise ValueError(f"n_params must be at least 1, got {n_params}")
+        self.n_params = n_params
+        self.inplace = inplace
+        if inplace:
+            self.destroy_map = {
+                0: [0],
+                1: [1],
+                **{_FIXED_OUTPUTS + i: [_FIXED_INPUTS + i] for i in range(n_params)},
+            }
+
+    def make_node(self, accum: Any, step: Any, hyper: Any, *params_and_grads: Any) -> Apply:
+        """Check types and build the node; gradients are cast to their parameter's dtype."""
+        if len(params_and_grads) != 2 * self.n_params:
+            raise ValueError(
+                f"expected {self.n_params} parameters and {self.n_params} gradients, "
+                f"got {len(params_and_grads)} inputs after hyper"
+            )
+        accum = pt.as_tensor_variable(accum)
+        step = pt.as_tensor_variable(step)
+        hyper = pt.as_tensor_variable(hyper)
+        params = [pt.as_tensor_variable(p) for p in params_and_grads[: self.n_params]]
+        grads = [
+            pt.cast(pt.as_tensor_variable(g), p.dtype)
+            for p, g in zip(params, params_and_grads[self.n_params :], strict=True)
+        ]
+        if accum.ndim != 2 or hyper.ndim != 2 or step.ndim != 0:
+            raise TypeError("accum and hyper must be matrices and step a scalar")
+        if step.dtype != "int64":
+            raise TypeError(f"step must be int64, got {step.dtype}")
+        for p in params:
+            if p.dtype != accum.dtype:
+                raise TypeError(f"parameter {p} has dtype {p.dtype}, accum has {accum.dtype}")
+        hyper = pt.cast(hyper, accum.dtype)
+        inputs: list[Variable] = [accum, step, hyper, *params, *grads]
+        outputs = [accum.type(), step.type(), *[p.type() for p in params]]
+        return Apply(self, inputs, outputs)
+
+    def infer_shape(self, fgraph: Any, node: Apply, input_shapes: list) -> list:
+        """Outputs have the shapes of the inputs they update."""
+        return [input_shapes[0], input_shapes[1], *input_shapes[3 : 3 + self.n_params]]
+
+    def perform(self, node: Apply, inputs: list, output_storage: list) -> None:
+        """NumPy implementation, used by the python linker and as a reference."""
+        accum, step, hyper, *rest = inputs
+        params, grads = rest[: self.n_params], rest[self.n_params :]
+        if not self.inplace:
+            accum = accum.copy()
+            params = [p.copy() for p in params]
+        offset = 0
+        for i, (param, grad) in enumerate(zip(params, grads, strict=True)):
+            if param.size != grad.size:
+                raise ValueError(
+                    f"gradient {i} has {grad.size} elements, its parameter has {param.size}"
+                )
+            stop = offset + param.size
+            new_param = _adadelta_numpy(
+                accum[0, offset:stop], accum[1, offset:stop], param, grad, hyper[i]
+            )
+            output_storage[_FIXED_OUTPUTS + i][0] = new_param
+            offset = stop
+        _check_total_size(offset, accum.shape[1])
+        output_storage[0][0] = accum
+        output_storage[1][0] = np.asarray(step + 1, dtype=np.int64)
+
+    def c_code_cache_version(self) -> tuple[int, ...]:
+        """Version of the generated C code; bump it when the code changes."""
+        return (3,)
+
+    def c_code(self, node: Apply, name: str, inputs: list, outputs: list, sub: dict) -> str:
+        """C implementation: one loop per parameter over contiguous data."""
+        from pymc_adadelta._c_code import adadelta_step_c_code
+
+        return adadelta_step_c_code(self.n_params, self.inplace, inputs, outputs, sub)
+
+
+def _adadelta_numpy(
+    sq_grad: np.ndarray, sq_delta: np.ndarray, param: np.ndarray, grad: np.ndarray, hyper: Any
+) -> np.ndarray:
+    """Update ``sq_grad``/``sq_delta`` in place and return the new parameter value."""
+    rho, one_minus_rho, eps, lr = hyper
+    out = adadelta_rule(grad.reshape(-1), sq_grad, sq_delta, rho, one_minus_rho, eps)
+    sq_grad[:] = out.sq_grad
+    sq_delta[:] = out.sq_delta
+    return (param.reshape(-1) - lr * out.delta).reshape(param.shape)
+
+
+def _check_total_size(total: int, accum_size: int) -> None:
+    if total != accum_size:
+        raise ValueError(
+            f"the parameters hold {total} elements but the accumulators hold {accum_size}"
+        )

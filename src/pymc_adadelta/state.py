@@ -1,0 +1,155 @@
+"""`AdadeltaState`: the packed accumulators of one optimizer and their names.
+
+All accumulators of one dtype live in one shared ``(2, N)`` array: row 0 holds E[g²]
+(``sq_grad``), row 1 holds E[Δx²] (``sq_delta``), and each parameter owns the columns
+``start:stop`` of its buffer, flattened in C order. A single int64 shared scalar counts
+the steps taken. The state object itself is immutable: it only describes where things
+are; the numbers live in the shared variables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+import pytensor
+from pytensor.compile.sharedvalue import SharedVariable
+
+__all__ = ["ACCUMULATOR_NAMES", "AdadeltaState", "ParamSlot"]
+
+#: Names of the two accumulators, in row order of the packed buffers.
+ACCUMULATOR_NAMES = ("sq_grad", "sq_delta")
+
+
+class ParamSlot(NamedTuple):
+    """Where one parameter's accumulators live in the packed buffers."""
+
+    name: str
+    param: SharedVariable
+    buffer: int
+    start: int
+    stop: int
+    shape: tuple[int, ...]
+    dtype: str
+
+
+class AdadeltaState(NamedTuple):
+    """Packed Adadelta accumulators with named per-parameter slices.
+
+    Attributes
+    ----------
+    buffers : tuple of SharedVariable
+        One ``(2, N)`` array per parameter dtype.
+    step : SharedVariable
+        Number of steps taken (int64 scalar).
+    slots : tuple of ParamSlot
+        One entry per parameter, in the order the parameters were given.
+
+    Examples
+    --------
+    >>> import numpy as np, pytensor
+    >>> mu = pytensor.shared(np.zeros(3), name="mu")
+    >>> state = AdadeltaState.create([mu])
+    >>> state.names
+    ('mu',)
+    >>> state.accumulator("mu", "sq_grad")
+    array([0., 0., 0.])
+    """
+
+    buffers: tuple[SharedVariable, ...]
+    step: SharedVariable
+    slots: tuple[ParamSlot, ...]
+
+    @classmethod
+    def create(cls, params: Sequence[SharedVariable], names: Sequence[str] | None = None) -> Any:
+        """Allocate zeroed buffers for ``params``, grouped by dtype."""
+        names = list(names) if names is not None else unique_names(params)
+        dtypes = list(dict.fromkeys(str(p.dtype) for p in params))
+        sizes = dict.fromkeys(dtypes, 0)
+        slots = []
+        for name, param in zip(names, params, strict=True):
+            value = param.get_value(borrow=True)
+            dtype = str(param.dtype)
+            start = sizes[dtype]
+            sizes[dtype] = start + value.size
+            slot = ParamSlot(
+                name, param, dtypes.index(dtype), start, sizes[dtype], value.shape, dtype
+            )
+            slots.append(slot)
+        buffers = tuple(
+            pytensor.shared(
+                np.zeros((2, sizes[dtype]), dtype=dtype),
+                name=f"adadelta_accumulators_{dtype}",
+                shape=(2, sizes[dtype]),
+            )
+            for dtype in dtypes
+        )
+        step = pytensor.shared(np.array(0, dtype=np.int64), name="adadelta_step")
+        return cls(buffers, step, tuple(slots))
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Parameter names, in order."""
+        return tuple(slot.name for slot in self.slots)
+
+    @property
+    def n_steps(self) -> int:
+        """Number of steps taken so far."""
+        return int(self.step.get_value())
+
+    def slot(self, name: str) -> ParamSlot:
+        """Return the slot of parameter ``name``."""
+        for slot in self.slots:
+            if slot.name == name:
+                return slot
+        raise KeyError(f"no parameter named {name!r}; the state holds {list(self.names)}")
+
+    def accumulator(self, name: str, which: str) -> np.ndarray:
+        """Return a copy of accumulator ``which`` (``sq_grad``/``sq_delta``) of ``name``."""
+        if which not in ACCUMULATOR_NAMES:
+            raise ValueError(f"which must be one of {ACCUMULATOR_NAMES}, got {which!r}")
+        slot = self.slot(name)
+        row = self.buffers[slot.buffer].get_value(borrow=True)[ACCUMULATOR_NAMES.index(which)]
+        return row[slot.start : slot.stop].reshape(slot.shape).copy()
+
+    def accumulators(self) -> dict[str, dict[str, np.ndarray]]:
+        """Return ``{param: {"sq_grad": array, "sq_delta": array}}`` in parameter shapes."""
+        return {
+            name: {which: self.accumulator(name, which) for which in ACCUMULATOR_NAMES}
+            for name in self.names
+        }
+
+    def layout(self) -> list[dict[str, Any]]:
+        """Describe the parameters: name, shape and dtype, in order."""
+        return [
+            {"name": s.name, "shape": tuple(s.shape), "dtype": s.dtype} for s in self.slots
+        ]
+
+    def load_accumulators(self, values: Mapping[str, Mapping[str, np.ndarray]], step: int) -> None:
+        """Overwrite all accumulators and the step count; the layout must already match."""
+        buffers = [b.get_value() for b in self.buffers]
+        for slot in self.slots:
+            for row, which in enumerate(ACCUMULATOR_NAMES):
+                array = np.asarray(values[slot.name][which])
+                if array.shape != tuple(slot.shape):
+                    raise ValueError(
+                        f"accumulator {which!r} of {slot.name!r} has shape {array.shape}, "
+                        f"expected {tuple(slot.shape)}"
+                    )
+                buffers[slot.buffer][row, slot.start : slot.stop] = array.reshape(-1)
+        for buffer, value in zip(self.buffers, buffers, strict=True):
+            buffer.set_value(value)
+        self.step.set_value(np.array(step, dtype=np.int64))
+
+
+def unique_names(params: Sequence[SharedVariable]) -> list[str]:
+    """Name parameters after their shared variables, making repeats unique."""
+    names: list[str] = []
+    for i, param in enumerate(params):
+        base = param.name or f"param_{i}"
+        name, k = base, 1
+        while name in names:
+            name, k = f"{base}_{k}", k + 1
+        names.append(name)
+    return names

@@ -1,0 +1,204 @@
+"""`adadelta()`: a drop-in for ``pm.adadelta`` that builds one packed-state update node.
+
+The graph for a set of parameters is one `AdadeltaStep` node per parameter dtype; it
+updates the packed accumulators, the step counter and the parameters together.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import pytensor
+import pytensor.tensor as pt
+from pytensor.compile.sharedvalue import SharedVariable
+from pytensor.graph.basic import Variable
+
+from pymc_adadelta._op import AdadeltaStep
+from pymc_adadelta.hyperparams import HyperParameters
+from pymc_adadelta.state import AdadeltaState
+
+if TYPE_CHECKING:
+    from pymc_adadelta.optimizer import Adadelta
+
+__all__ = ["AdadeltaUpdates", "adadelta", "build_updates", "compute_grads"]
+
+
+class AdadeltaUpdates(OrderedDict):
+    """Updates for ``pytensor.function``, carrying the `AdadeltaState` they advance.
+
+    Attributes
+    ----------
+    state : AdadeltaState
+        The packed accumulators these updates write.
+    """
+
+    state: AdadeltaState
+
+
+def check_params(params: Any) -> list[SharedVariable]:
+    """Return ``params`` as a list, or raise if any is not a shared variable."""
+    if isinstance(params, SharedVariable):
+        params = [params]
+    if not isinstance(params, Sequence) or isinstance(params, str):
+        raise TypeError(f"params must be a list of shared variables, got {params!r}")
+    for i, param in enumerate(params):
+        if not isinstance(param, SharedVariable):
+            raise TypeError(
+                f"params[{i}] must be a shared variable (the optimizer has to update it), "
+                f"got {param!r} of type {type(param).__name__}"
+            )
+    if not params:
+        raise ValueError("params is empty: there is nothing to optimize")
+    return list(params)
+
+
+def compute_grads(loss_or_grads: Any, params: list[SharedVariable]) -> list[Variable]:
+    """Return one gradient per parameter, as ``pm.updates.get_or_compute_grads`` does.
+
+    A list is taken as the gradients themselves and checked against ``params`` in number
+    and (where static) shape; anything else is taken as a scalar loss and differentiated.
+    """
+    if not isinstance(loss_or_grads, list | tuple):
+        loss = pt.as_tensor_variable(loss_or_grads)
+        if loss.ndim != 0:
+            raise ValueError(
+                f"loss_or_grads must be a scalar loss or a list of gradients, "
+                f"got a tensor with {loss.ndim} dimensions ({loss.type})"
+            )
+        return list(pytensor.grad(loss, params))
+    if len(loss_or_grads) != len(params):
+        raise ValueError(
+            f"loss_or_grads holds {len(loss_or_grads)} gradient expressions "
+            f"for {len(params)} parameters"
+        )
+    grads = [pt.as_tensor_variable(g) for g in loss_or_grads]
+    for i, (grad, param) in enumerate(zip(grads, params, strict=True)):
+        _check_grad_shape(i, grad, param)
+    return grads
+
+
+def _check_grad_shape(i: int, grad: Variable, param: SharedVariable) -> None:
+    value_shape = param.get_value(borrow=True).shape
+    if grad.ndim != len(value_shape):
+        raise ValueError(
+            f"loss_or_grads[{i}] has {grad.ndim} dimensions but params[{i}] "
+            f"({param.name}) has shape {value_shape}"
+        )
+    static = grad.type.shape
+    if any(s is not None and s != v for s, v in zip(static, value_shape, strict=True)):
+        raise ValueError(
+            f"loss_or_grads[{i}] has shape {static} but params[{i}] ({param.name}) "
+            f"has shape {value_shape}"
+        )
+
+
+def build_updates(
+    grads: Sequence[Variable],
+    state: AdadeltaState,
+    hyperparameters: Sequence[HyperParameters],
+) -> AdadeltaUpdates:
+    """Build the update graph: one `AdadeltaStep` node per buffer (dtype).
+
+    Parameters
+    ----------
+    grads : sequence of Variable
+        One gradient per slot of ``state``, in slot order.
+    state : AdadeltaState
+        Where the accumulators live.
+    hyperparameters : sequence of HyperParameters
+        One entry per slot.
+    """
+    updates = AdadeltaUpdates()
+    updates.state = state
+    for buffer_index, buffer in enumerate(state.buffers):
+        members = [i for i, s in enumerate(state.slots) if s.buffer == buffer_index]
+        params = [state.slots[i].param for i in members]
+        hyper = pt.stack(
+            [pt.stack(hyperparameters[i].symbolic(buffer.dtype, state.step)) for i in members]
+        )
+        new_buffer, new_step, *new_params = AdadeltaStep(len(members))(
+            buffer, state.step, hyper, *params, *[grads[i] for i in members]
+        )
+        updates[buffer] = new_buffer
+        # With several dtypes, every node counts; the last one's count is kept.
+        updates[state.step] = new_step
+        for param, new_param in zip(params, new_params, strict=True):
+            updates[param] = new_param
+    return updates
+
+
+def adadelta(
+    loss_or_grads: Any = None,
+    params: Any = None,
+    learning_rate: Any = 1.0,
+    rho: Any = 0.95,
+    epsilon: Any = 1e-6,
+) -> AdadeltaUpdates | Adadelta:
+    """Adadelta updates (Zeiler 2012), a drop-in replacement for ``pm.adadelta``.
+
+    Same signature, defaults and results as ``pm.adadelta``; the accumulators live in one
+    packed, named state (see `AdadeltaState`) updated by a single node per dtype.
+
+    Parameters
+    ----------
+    loss_or_grads : scalar Variable or list of Variable, optional
+        A scalar loss, or one gradient per parameter.
+    params : list of SharedVariable, optional
+        Parameters to update.
+    learning_rate : float, pytensor scalar or callable
+        Scale of the step; a callable is a schedule, called with the int64 step count
+        (0 on the first step) and returning a symbolic scalar.
+    rho : float or pytensor scalar
+        Decay of the running averages, in [0, 1).
+    epsilon : float or pytensor scalar
+        Positive floor inside the square roots.
+
+    Returns
+    -------
+    AdadeltaUpdates or Adadelta
+        With both ``loss_or_grads`` and ``params``: an ordered dict of updates whose
+        ``.state`` is the `AdadeltaState` it created. With neither: an `Adadelta`
+        optimizer, to pass as ``pm.fit(obj_optimizer=...)``.
+
+    Raises
+    ------
+    ValueError
+        If exactly one of ``loss_or_grads`` and ``params`` is given, or a
+        hyperparameter is out of range.
+    TypeError
+        If a parameter is not a shared variable or a hyperparameter has the wrong type.
+
+    Notes
+    -----
+    The update, per parameter x with gradient g::
+
+        E[g²]  = rho * E[g²] + (1 - rho) * g²
+        Δx     = g * sqrt(E[Δx²] + epsilon) / sqrt(E[g²] + epsilon)
+        E[Δx²] = rho * E[Δx²] + (1 - rho) * Δx²
+        x      = x - learning_rate * Δx
+
+    As in PyMC's code (and torch, optax, Keras), E[Δx²] accumulates the step before the
+    learning rate is applied; PyMC's docstring writes it after. They agree at the default
+    ``learning_rate=1``.
+
+    Examples
+    --------
+    >>> import pytensor
+    >>> a = pytensor.shared(1.0, name="a")
+    >>> updates = adadelta(a * 2, [a], learning_rate=0.01)
+    >>> isinstance(updates, dict), updates.state.names
+    (True, ('a',))
+    >>> optimizer = adadelta(learning_rate=0.01)
+    >>> updates = optimizer(a * 2, [a])
+    """
+    # Imported here: the optimizer module builds on this one.
+    from pymc_adadelta.optimizer import Adadelta
+
+    if loss_or_grads is None and params is None:
+        return Adadelta(learning_rate=learning_rate, rho=rho, epsilon=epsilon)
+    if loss_or_grads is None or params is None:
+        raise ValueError("Please provide both `loss_or_grads` and `params` to get updates")
+    optimizer = Adadelta(learning_rate=learning_rate, rho=rho, epsilon=epsilon)
+    return optimizer(loss_or_grads, params)

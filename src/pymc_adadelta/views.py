@@ -1,0 +1,137 @@
+"""Per-model-variable views of the accumulators of an Approximation's parameters.
+
+PyMC's approximations keep their parameters as flat vectors over the concatenated,
+unconstrained ("value") variables of the model: ``group.ordering`` says which slice
+belongs to which variable. This module splits the accumulators the same way:
+
+- ``mu``, ``rho`` (mean field) and ``mu`` (full rank): the variable's slice, in the
+  variable's own shape;
+- ``L_tril`` (full rank): the packed lower triangle of the Cholesky factor L (n × n,
+  ``np.tril_indices`` order) is unpacked, and a variable gets its *rows* of L, shape
+  ``(*var_shape, n)``: how its coordinates couple to every latent coordinate. Entries
+  above the diagonal are NaN;
+- ``histogram`` (Empirical/SVGD particles, ``(n_particles, n)``): the variable's columns,
+  shape ``(n_particles, *var_shape)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+__all__ = ["accumulators_by_variable", "accumulators_dataset"]
+
+Accumulators = Mapping[str, Mapping[str, np.ndarray]]
+
+
+def accumulators_by_variable(
+    approx: Any, per_param: Accumulators
+) -> dict[str, dict[str, dict[str, np.ndarray]]]:
+    """Split per-parameter accumulators into ``{param: {variable: {accumulator: array}}}``.
+
+    Parameters
+    ----------
+    approx : pymc Approximation
+        The approximation whose parameters were optimized.
+    per_param : mapping
+        ``{param: {"sq_grad": array, "sq_delta": array}}`` as `AdadeltaState` gives.
+    """
+    result: dict[str, dict[str, dict[str, np.ndarray]]] = {}
+    for group in approx.groups:
+        for param_name in group.params_dict:
+            if param_name not in per_param:
+                raise ValueError(
+                    f"the optimizer state has no parameter {param_name!r}; it holds "
+                    f"{sorted(per_param)}. Was it built for this approximation?"
+                )
+            split = _splitter(param_name, group)
+            result.setdefault(param_name, {}).update(
+                {
+                    var: {which: split(arr, slc, shape) for which, arr in per_param[param_name].items()}
+                    for var, slc, shape in _ordering(group)
+                }
+            )  # fmt: skip
+    return result
+
+
+def accumulators_dataset(approx: Any, per_param: Accumulators) -> xr.Dataset:
+    """Return the accumulators as an ``xarray.Dataset`` with the model's dims and coords.
+
+    Each model variable ``v`` gets a data variable ``v`` with dims
+    ``("param", "accumulator", *dims_of_v)`` for the vector parameters (``mu``, ``rho``);
+    full-rank fits add ``v_L_tril`` with dims ``("accumulator", *dims_of_v, "latent")``.
+    """
+    nested = accumulators_by_variable(approx, per_param)
+    model = approx.model
+    latent_labels = _latent_labels(approx)
+    data_vars: dict[str, Any] = {}
+    coords: dict[str, Any] = {"accumulator": ["sq_grad", "sq_delta"]}
+    vector_params = [p for p in nested if p in ("mu", "rho")]
+    for group in approx.groups:
+        for var, _, shape in _ordering(group):
+            dims = _dims_for(model, var, shape)
+            coords.update(_coords_for(model, dims))
+            if vector_params:
+                stacked = np.stack(
+                    [np.stack([nested[p][var][w] for w in coords["accumulator"]]) for p in vector_params]
+                )  # fmt: skip
+                data_vars[var] = (("param", "accumulator", *dims), stacked)
+            if "L_tril" in nested:
+                rows = np.stack([nested["L_tril"][var][w] for w in coords["accumulator"]])
+                data_vars[f"{var}_L_tril"] = (("accumulator", *dims, "latent"), rows)
+                coords["latent"] = latent_labels
+    coords["param"] = vector_params
+    return xr.Dataset(data_vars, coords=coords)
+
+
+def _ordering(group: Any) -> list[tuple[str, slice, tuple[int, ...]]]:
+    return [(name, slc, tuple(shape)) for name, slc, shape, _ in group.ordering.values()]
+
+
+def _splitter(param_name: str, group: Any) -> Any:
+    if param_name == "L_tril":
+        n = group.ddim
+        rows, cols = np.tril_indices(n)
+
+        def split_rows(flat: np.ndarray, slc: slice, shape: tuple) -> np.ndarray:
+            full = np.full((n, n), np.nan, dtype=flat.dtype)
+            full[rows, cols] = flat.reshape(-1)
+            return full[slc].reshape(*shape, n)
+
+        return split_rows
+    if param_name == "histogram":
+        return lambda arr, slc, shape: arr[:, slc].reshape(arr.shape[0], *shape)
+    return lambda arr, slc, shape: arr.reshape(-1)[slc].reshape(shape)
+
+
+def _dims_for(model: Any, value_name: str, shape: tuple[int, ...]) -> tuple[str, ...]:
+    rv_name = _rv_name(model, value_name)
+    dims = tuple(model.named_vars_to_dims.get(rv_name, ()) or ())
+    if len(dims) == len(shape) and all(d is not None for d in dims):
+        if all(len(model.coords.get(d) or ()) in (0, n) for d, n in zip(dims, shape, strict=True)):
+            return dims
+    return tuple(f"{value_name}_dim_{i}" for i in range(len(shape)))
+
+
+def _coords_for(model: Any, dims: tuple[str, ...]) -> dict[str, Any]:
+    return {d: list(model.coords[d]) for d in dims if model.coords.get(d) is not None}
+
+
+def _rv_name(model: Any, value_name: str) -> str:
+    for rv, value in model.rvs_to_values.items():
+        if value.name == value_name:
+            return str(rv.name)
+    return value_name
+
+
+def _latent_labels(approx: Any) -> list[str]:
+    labels: list[str] = []
+    for group in approx.groups:
+        for var, _, shape in _ordering(group):
+            labels.extend(
+                f"{var}[{','.join(map(str, idx))}]" if shape else var for idx in np.ndindex(shape)
+            )
+    return labels
