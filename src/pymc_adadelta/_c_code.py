@@ -43,21 +43,33 @@ _PARAM_TEMPLATE = """
     const dtype_{accum} one_minus_rho = *(dtype_{accum}*)PyArray_GETPTR2({hyper}, {index}, 1);
     const dtype_{accum} eps = *(dtype_{accum}*)PyArray_GETPTR2({hyper}, {index}, 2);
     const dtype_{accum} lr = *(dtype_{accum}*)PyArray_GETPTR2({hyper}, {index}, 3);
-    const dtype_{accum}* g = (const dtype_{accum}*)PyArray_DATA(grad_c);
-    dtype_{accum}* x = (dtype_{accum}*)PyArray_DATA({param_out});
-    dtype_{accum}* s = accum_data + offset;
-    dtype_{accum}* u = accum_data + n_total + offset;
-    for (npy_intp j = 0; j < size; ++j) {{
-        const dtype_{accum} gj = g[j];
-        const dtype_{accum} s_new = rho * s[j] + one_minus_rho * (gj * gj);
-        s[j] = s_new;
-        const dtype_{accum} dx = gj * sqrt(u[j] + eps) / sqrt(s_new + eps);
-        u[j] = rho * u[j] + one_minus_rho * (dx * dx);
-        x[j] = x[j] - lr * dx;
-    }}
+    adadelta_kernel((const dtype_{accum}*)PyArray_DATA(grad_c),
+                    (dtype_{accum}*)PyArray_DATA({param_out}),
+                    accum_data + offset, accum_data + n_total + offset,
+                    size, rho, one_minus_rho, eps, lr);
     offset += size;
     Py_DECREF(grad_c);
 }}
+"""
+
+
+#: A small template function so that the compiler sees a tight loop over restrict
+#: pointers and vectorizes it (inlined into the Op's big function it does not).
+SUPPORT_CODE = """
+template <typename T>
+static void adadelta_kernel(const T* __restrict__ g, T* __restrict__ x, T* __restrict__ s,
+                            T* __restrict__ u, npy_intp size, const T rho,
+                            const T one_minus_rho, const T eps, const T lr)
+{
+    for (npy_intp j = 0; j < size; ++j) {
+        const T gj = g[j];
+        const T s_new = rho * s[j] + one_minus_rho * (gj * gj);
+        s[j] = s_new;
+        const T dx = gj * std::sqrt(u[j] + eps) / std::sqrt(s_new + eps);
+        u[j] = rho * u[j] + one_minus_rho * (dx * dx);
+        x[j] = x[j] - lr * dx;
+    }
+}
 """
 
 

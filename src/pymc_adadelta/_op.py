@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pytensor.tensor as pt
 from pytensor.graph.basic import Apply, Variable
-from pytensor.graph.op import Op
+from pytensor.link.c.op import COp
 
 from pymc_adadelta.rule import adadelta_rule
 
@@ -38,7 +38,7 @@ _FIXED_INPUTS = 3  # accum, step, hyper
 _FIXED_OUTPUTS = 2  # accum, step
 
 
-class AdadeltaStep(Op):
+class AdadeltaStep(COp):
     """Apply one Adadelta step to ``n_params`` parameters and their packed accumulators.
 
     Parameters
@@ -121,7 +121,17 @@ class AdadeltaStep(Op):
 
     def c_code_cache_version(self) -> tuple[int, ...]:
         """Version of the generated C code; bump it when the code changes."""
-        return (3,)
+        return (5,)
+
+    def c_headers(self, **kwargs: Any) -> list[str]:
+        """Headers of the C implementation."""
+        return ["<cmath>"]
+
+    def c_support_code(self, **kwargs: Any) -> str:
+        """The vectorizable per-parameter kernel."""
+        from pymc_adadelta._c_code import SUPPORT_CODE
+
+        return SUPPORT_CODE
 
     def c_code(self, node: Apply, name: str, inputs: list, outputs: list, sub: dict) -> str:
         """C implementation: one loop per parameter over contiguous data."""
