@@ -8,6 +8,8 @@ copy, then runs one loop per parameter. Each statement mirrors one operation of
 
 from __future__ import annotations
 
+from pymc_adadelta.counter import COUNTER_BASE
+
 _OUTPUT_TEMPLATE = """
 if ({inplace} && PyArray_IS_C_CONTIGUOUS({src})) {{
     Py_XDECREF({dst});
@@ -45,7 +47,7 @@ _PARAM_TEMPLATE = """
     const dtype_{accum} lr = *(dtype_{accum}*)PyArray_GETPTR2({hyper}, {index}, 3);
     adadelta_kernel((const dtype_{accum}*)PyArray_DATA(grad_c),
                     (dtype_{accum}*)PyArray_DATA({param_out}),
-                    accum_data + offset, accum_data + n_total + offset,
+                    accum_data + offset, accum_data + row + offset,
                     size, rho, one_minus_rho, eps, lr);
     offset += size;
     Py_DECREF(grad_c);
@@ -77,18 +79,19 @@ def adadelta_step_c_code(
     n_params: int, inplace: bool, inputs: list[str], outputs: list[str], sub: dict
 ) -> str:
     """Return the C body of an `AdadeltaStep` node with ``n_params`` parameters."""
-    accum, step, hyper = inputs[:3]
-    params, grads = inputs[3 : 3 + n_params], inputs[3 + n_params :]
-    accum_out, step_out, *params_out = outputs
+    accum, hyper = inputs[:2]
+    params, grads = inputs[2 : 2 + n_params], inputs[2 + n_params :]
+    accum_out, *params_out = outputs
     fail = sub["fail"]
     flag = int(inplace)
     parts = [
         _OUTPUT_TEMPLATE.format(inplace=flag, src=src, dst=dst, fail=fail)
-        for src, dst in [(accum, accum_out), (step, step_out), *zip(params, params_out)]
+        for src, dst in [(accum, accum_out), *zip(params, params_out)]
     ]
     parts.append(
         f"""
-npy_intp n_total = PyArray_DIMS({accum_out})[1];
+const npy_intp row = PyArray_DIMS({accum_out})[1];
+const npy_intp n_total = row - 1;  // the last column holds the step counter
 npy_intp offset = 0;
 dtype_{accum}* accum_data = (dtype_{accum}*)PyArray_DATA({accum_out});
 if (PyArray_DIMS({accum_out})[0] != 2) {{
@@ -111,7 +114,12 @@ if (offset != n_total) {{
         (long)offset, (long)n_total);
     {fail}
 }}
-((npy_int64*)PyArray_DATA({step_out}))[0] += 1;
+// The step counter: high in row 0, low in row 1 (see pymc_adadelta.counter).
+accum_data[row + n_total] += 1;
+if (accum_data[row + n_total] >= {COUNTER_BASE}) {{
+    accum_data[row + n_total] -= {COUNTER_BASE};
+    accum_data[n_total] += 1;
+}}
 """
     )
     return "{\n" + "\n".join(parts) + "\n}\n"

@@ -11,11 +11,12 @@ from collections.abc import Callable
 from typing import Any
 
 from pymc_adadelta._op import AdadeltaStep
+from pymc_adadelta.counter import COUNTER_BASE, increment_counter
 from pymc_adadelta.rule import adadelta_rule
 
 __all__ = ["register_backends"]
 
-_NUMBA_CACHE_VERSION = 1
+_NUMBA_CACHE_VERSION = 2
 
 
 def numba_step_source(n_params: int, inplace: bool) -> str:
@@ -28,9 +29,9 @@ def numba_step_source(n_params: int, inplace: bool) -> str:
     grads = [f"g{i}" for i in range(n_params)]
     copy = "np.ascontiguousarray({})" if inplace else "{}.copy()"
     lines = [
-        f"def adadelta_step(accum, step, hyper, {', '.join(params + grads)}):",
+        f"def adadelta_step(accum, hyper, {', '.join(params + grads)}):",
         f"    accum_out = {copy.format('accum')}",
-        "    n_total = accum_out.shape[1]",
+        "    n_total = accum_out.shape[1] - 1",
         "    offset = 0",
     ]
     for i in range(n_params):
@@ -54,8 +55,10 @@ def numba_step_source(n_params: int, inplace: bool) -> str:
     lines += [
         "    if offset != n_total:",
         "        raise ValueError('AdadeltaStep: parameter and accumulator sizes differ')",
-        "    step_out = np.full((), step.item() + 1, dtype=np.int64)",
-        f"    return accum_out, step_out, {outs}",
+        "    high, low = increment_counter(accum_out[0, n_total], accum_out[1, n_total])",
+        "    accum_out[0, n_total] = high",
+        "    accum_out[1, n_total] = low",
+        f"    return accum_out, {outs}",
     ]
     return "\n".join(lines) + "\n"
 
@@ -68,7 +71,10 @@ def _register_numba() -> None:
     @numba_basic.register_funcify_default_op_cache_key(AdadeltaStep)
     def numba_funcify_adadelta_step(op: AdadeltaStep, **kwargs: Any) -> tuple[Callable, int]:
         source = numba_step_source(op.n_params, op.inplace)
-        kernel = compile_numba_function_src(source, "adadelta_step", {"np": np})
+        counter = numba_basic.numba_njit(increment_counter)
+        kernel = compile_numba_function_src(
+            source, "adadelta_step", {"np": np, "increment_counter": counter}
+        )
         return numba_basic.numba_njit(kernel), _NUMBA_CACHE_VERSION
 
 
@@ -76,7 +82,7 @@ def jax_step(n_params: int) -> Callable:
     """Return a pure JAX function computing `AdadeltaStep`'s outputs."""
     import jax.numpy as jnp
 
-    def adadelta_step(accum: Any, step: Any, hyper: Any, *params_and_grads: Any) -> tuple:
+    def adadelta_step(accum: Any, hyper: Any, *params_and_grads: Any) -> tuple:
         params, grads = params_and_grads[:n_params], params_and_grads[n_params:]
         sq_grads, sq_deltas, new_params = [], [], []
         offset = 0
@@ -91,8 +97,12 @@ def jax_step(n_params: int) -> Callable:
             sq_deltas.append(out.sq_delta)
             new_params.append((param.reshape(-1) - lr * out.delta).reshape(param.shape))
             offset = stop
+        low = accum[1, -1] + 1
+        wraps = low >= COUNTER_BASE
+        sq_grads.append(jnp.where(wraps, accum[0, -1] + 1, accum[0, -1])[None])
+        sq_deltas.append(jnp.where(wraps, low - COUNTER_BASE, low)[None])
         new_accum = jnp.stack([jnp.concatenate(sq_grads), jnp.concatenate(sq_deltas)])
-        return (new_accum, step + 1, *new_params)
+        return (new_accum, *new_params)
 
     return adadelta_step
 

@@ -45,8 +45,10 @@ class HyperParameters(NamedTuple):
         """Return a copy with some hyperparameters replaced (and validated)."""
         return HyperParameters.create(**{**self._asdict(), **overrides})
 
-    def symbolic(self, dtype: str, step: Variable) -> list[Variable]:
+    def symbolic(self, dtype: str, step: Callable[[], Variable]) -> list[Variable]:
         """Return ``[rho, 1 - rho, epsilon, learning_rate]`` as scalars of ``dtype``.
+
+        ``step`` builds the symbolic step count; it is called only for a schedule.
 
         ``1 - rho`` is built as ``pt.constant(1) - rho``, the way ``pm.adadelta`` builds
         it, so that both round it identically in float32 and float64.
@@ -54,7 +56,7 @@ class HyperParameters(NamedTuple):
         rho = _as_scalar(self.rho)
         learning_rate = self.learning_rate
         if _is_schedule(learning_rate):
-            learning_rate = learning_rate(step)  # type: ignore[operator]
+            learning_rate = learning_rate(step())  # type: ignore[operator]
         values = [rho, pt.constant(1) - rho, _as_scalar(self.epsilon), _as_scalar(learning_rate)]
         return [pt.cast(v, dtype) if v.dtype != dtype else v for v in values]
 

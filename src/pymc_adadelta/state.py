@@ -1,10 +1,10 @@
 """`AdadeltaState`: the packed accumulators of one optimizer and their names.
 
-All accumulators of one dtype live in one shared ``(2, N)`` array: row 0 holds E[g²]
-(``sq_grad``), row 1 holds E[Δx²] (``sq_delta``), and each parameter owns the columns
-``start:stop`` of its buffer, flattened in C order. A single int64 shared scalar counts
-the steps taken. The state object itself is immutable: it only describes where things
-are; the numbers live in the shared variables.
+All accumulators of one dtype live in one shared ``(2, N + 1)`` array: row 0 holds E[g²]
+(``sq_grad``), row 1 holds E[Δx²] (``sq_delta``), each parameter owns the columns
+``start:stop`` of its buffer, flattened in C order, and the last column counts the steps
+taken (see `pymc_adadelta.counter`). The state object itself is immutable: it only
+describes where things are; the numbers live in the shared variables.
 """
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ from typing import Any, NamedTuple
 import numpy as np
 import pytensor
 from pytensor.compile.sharedvalue import SharedVariable
+from pytensor.graph.basic import Variable
+
+from pymc_adadelta.counter import counter_value, split_count, symbolic_count
 
 __all__ = ["ACCUMULATOR_NAMES", "AdadeltaState", "ParamSlot"]
 
@@ -40,9 +43,7 @@ class AdadeltaState(NamedTuple):
     Attributes
     ----------
     buffers : tuple of SharedVariable
-        One ``(2, N)`` array per parameter dtype.
-    step : SharedVariable
-        Number of steps taken (int64 scalar).
+        One ``(2, N + 1)`` array per parameter dtype.
     slots : tuple of ParamSlot
         One entry per parameter, in the order the parameters were given.
 
@@ -58,7 +59,6 @@ class AdadeltaState(NamedTuple):
     """
 
     buffers: tuple[SharedVariable, ...]
-    step: SharedVariable
     slots: tuple[ParamSlot, ...]
 
     @classmethod
@@ -79,14 +79,13 @@ class AdadeltaState(NamedTuple):
             slots.append(slot)
         buffers = tuple(
             pytensor.shared(
-                np.zeros((2, sizes[dtype]), dtype=dtype),
+                np.zeros((2, sizes[dtype] + 1), dtype=dtype),
                 name=f"adadelta_accumulators_{dtype}",
-                shape=(2, sizes[dtype]),
+                shape=(2, sizes[dtype] + 1),
             )
             for dtype in dtypes
         )
-        step = pytensor.shared(np.array(0, dtype=np.int64), name="adadelta_step")
-        return cls(buffers, step, tuple(slots))
+        return cls(buffers, tuple(slots))
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -96,7 +95,12 @@ class AdadeltaState(NamedTuple):
     @property
     def n_steps(self) -> int:
         """Number of steps taken so far."""
-        return int(self.step.get_value())
+        buffer = self.buffers[0].get_value(borrow=True)
+        return counter_value(buffer[0, -1], buffer[1, -1])
+
+    def step_variable(self) -> Variable:
+        """The number of steps taken before the current one, as a symbolic int64."""
+        return symbolic_count(self.buffers[0])
 
     def slot(self, name: str) -> ParamSlot:
         """Return the slot of parameter ``name``."""
@@ -139,8 +143,8 @@ class AdadeltaState(NamedTuple):
                     )
                 buffers[slot.buffer][row, slot.start : slot.stop] = array.reshape(-1)
         for buffer, value in zip(self.buffers, buffers, strict=True):
+            value[:, -1] = split_count(step)
             buffer.set_value(value)
-        self.step.set_value(np.array(step, dtype=np.int64))
 
 
 def unique_names(params: Sequence[SharedVariable]) -> list[str]:

@@ -116,14 +116,15 @@ def build_updates(
         members = [i for i, s in enumerate(state.slots) if s.buffer == buffer_index]
         params = [state.slots[i].param for i in members]
         hyper = pt.stack(
-            [pt.stack(hyperparameters[i].symbolic(buffer.dtype, state.step)) for i in members]
+            [
+                pt.stack(hyperparameters[i].symbolic(buffer.dtype, state.step_variable))
+                for i in members
+            ]
         )
-        new_buffer, new_step, *new_params = AdadeltaStep(len(members))(
-            buffer, state.step, hyper, *params, *[grads[i] for i in members]
+        new_buffer, *new_params = AdadeltaStep(len(members))(
+            buffer, hyper, *params, *[grads[i] for i in members]
         )
         updates[buffer] = new_buffer
-        # With several dtypes, every node counts; the last one's count is kept.
-        updates[state.step] = new_step
         for param, new_param in zip(params, new_params, strict=True):
             updates[param] = new_param
     return updates

@@ -1,0 +1,44 @@
+"""The step counter stored in the last column of a packed accumulator buffer.
+
+A float32 cannot count past 2**24 exactly, so the count is kept as two floats,
+``high * BASE + low`` with ``0 <= low < BASE``: exact up to 2**44 steps in float32 and in
+float64. Every backend implements `increment_counter`'s two lines.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytensor.tensor as pt
+from pytensor.graph.basic import Variable
+
+__all__ = ["COUNTER_BASE", "counter_value", "increment_counter", "split_count", "symbolic_count"]
+
+COUNTER_BASE = 2**20
+
+
+def increment_counter(high: Any, low: Any) -> tuple[Any, Any]:
+    """Return ``(high, low)`` advanced by one step."""
+    low = low + 1
+    if low >= COUNTER_BASE:
+        return high + 1, low - COUNTER_BASE
+    return high, low
+
+
+def split_count(count: int) -> tuple[int, int]:
+    """Return the ``(high, low)`` pair that stores ``count``."""
+    if count < 0:
+        raise ValueError(f"the step count must be >= 0, got {count}")
+    return divmod(int(count), COUNTER_BASE)
+
+
+def counter_value(high: Any, low: Any) -> int:
+    """Return the count stored as ``(high, low)``."""
+    return int(high) * COUNTER_BASE + int(low)
+
+
+def symbolic_count(buffer: Variable) -> Variable:
+    """Return the count held in ``buffer``'s last column as an int64 scalar."""
+    high = pt.cast(buffer[0, -1], "int64")
+    low = pt.cast(buffer[1, -1], "int64")
+    return high * COUNTER_BASE + low
