@@ -10,13 +10,15 @@ import importlib.util
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from pymc_adadelta._op import AdadeltaStep
 from pymc_adadelta.counter import COUNTER_BASE, increment_counter
 from pymc_adadelta.rule import adadelta_rule
 
 __all__ = ["register_backends"]
 
-_NUMBA_CACHE_VERSION = 2
+_NUMBA_CACHE_VERSION = 3
 
 
 def numba_step_source(n_params: int, inplace: bool) -> str:
@@ -41,14 +43,9 @@ def numba_step_source(n_params: int, inplace: bool) -> str:
             f"    g = np.ascontiguousarray(g{i}).reshape(-1)",
             "    if g.size != x.size or offset + x.size > n_total:",
             f"        raise ValueError('AdadeltaStep: gradient {i} does not match its parameter')",
-            f"    rho, omr, eps, lr = hyper[{i}, 0], hyper[{i}, 1], hyper[{i}, 2], hyper[{i}, 3]",
-            "    for j in range(x.size):",
-            "        gj = g[j]",
-            "        s_new = rho * accum_out[0, offset + j] + omr * (gj * gj)",
-            "        accum_out[0, offset + j] = s_new",
-            "        dx = gj * np.sqrt(accum_out[1, offset + j] + eps) / np.sqrt(s_new + eps)",
-            "        accum_out[1, offset + j] = rho * accum_out[1, offset + j] + omr * (dx * dx)",
-            "        x[j] = x[j] - lr * dx",
+            "    stop = offset + x.size",
+            "    adadelta_elementwise(g, accum_out[0, offset:stop], accum_out[1, offset:stop], x,",
+            f"                         hyper[{i}, 0:1], hyper[{i}, 1:2], hyper[{i}, 2:3], hyper[{i}, 3:4])",
             "    offset += x.size",
         ]
     outs = ", ".join(f"p{i}_out" for i in range(n_params))
@@ -63,19 +60,53 @@ def numba_step_source(n_params: int, inplace: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
+def numba_elementwise(dtype: str, **kwargs: Any) -> tuple[Callable, str | None]:
+    """Return pytensor's numba kernel for the Adadelta rule over 1-D arrays of ``dtype``.
+
+    The rule is expressed as a pytensor ``Elemwise`` of a scalar ``Composite`` with
+    in-place outputs (E[g²], E[Δx²], x), and pytensor compiles it with its own loop
+    generator, which tells LLVM that the arrays do not alias so the loop vectorizes (a
+    hand-written numba loop does not). Hyperparameters are passed as 1-element arrays.
+    """
+    import pytensor.scalar as ps
+    import pytensor.tensor as pt
+    from pytensor.link.numba.dispatch.basic import numba_funcify_and_cache_key
+    from pytensor.tensor.elemwise import Elemwise
+
+    names = ("g", "s", "u", "x", "rho", "omr", "eps", "lr")
+    g, s, u, x, rho, omr, eps, lr = scalars = [ps.ScalarType(dtype)(n) for n in names]
+    out = adadelta_rule(g, s, u, rho, omr, eps, sqrt=ps.sqrt)
+    composite = ps.Composite(scalars, [out.sq_grad, out.sq_delta, x - lr * out.delta])
+    elemwise = Elemwise(composite, inplace_pattern={0: 1, 1: 2, 2: 3})
+    node = elemwise.make_node(
+        *[pt.vector(dtype=dtype) for _ in range(4)],
+        *[pt.tensor(dtype=dtype, shape=(1,)) for _ in range(4)],
+    )
+    return numba_funcify_and_cache_key(elemwise, node=node, **kwargs)
+
+
 def _register_numba() -> None:
-    import numpy as np
     from pytensor.link.numba.cache import compile_numba_function_src
     from pytensor.link.numba.dispatch import basic as numba_basic
 
-    @numba_basic.register_funcify_default_op_cache_key(AdadeltaStep)
-    def numba_funcify_adadelta_step(op: AdadeltaStep, **kwargs: Any) -> tuple[Callable, int]:
+    @numba_basic.register_funcify_and_cache_key(AdadeltaStep)
+    def numba_funcify_adadelta_step(
+        op: AdadeltaStep, node: Any, **kwargs: Any
+    ) -> tuple[Callable, str | None]:
+        dtype = node.inputs[0].dtype
+        elementwise, elementwise_key = numba_elementwise(dtype, **kwargs)
+        helpers = {
+            "np": np,
+            "increment_counter": numba_basic.numba_njit(increment_counter),
+            "adadelta_elementwise": elementwise,
+        }
         source = numba_step_source(op.n_params, op.inplace)
-        counter = numba_basic.numba_njit(increment_counter)
-        kernel = compile_numba_function_src(
-            source, "adadelta_step", {"np": np, "increment_counter": counter}
-        )
-        return numba_basic.numba_njit(kernel), _NUMBA_CACHE_VERSION
+        kernel = compile_numba_function_src(source, "adadelta_step", helpers)
+        key = None
+        if elementwise_key is not None:
+            key = f"pymc_adadelta.AdadeltaStep({op.n_params},{op.inplace},{dtype})"
+            key += f"v{_NUMBA_CACHE_VERSION}_{elementwise_key}"
+        return numba_basic.numba_njit(kernel), key
 
 
 def jax_step(n_params: int) -> Callable:
