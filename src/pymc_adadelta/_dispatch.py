@@ -115,9 +115,13 @@ def jax_step(n_params: int) -> Callable:
 
     def adadelta_step(accum: Any, hyper: Any, *params_and_grads: Any) -> tuple:
         params, grads = params_and_grads[:n_params], params_and_grads[n_params:]
+        if sum(p.size for p in params) != accum.shape[1] - 1:
+            raise ValueError("AdadeltaStep: parameter and accumulator sizes differ")
         sq_grads, sq_deltas, new_params = [], [], []
         offset = 0
         for i, (param, grad) in enumerate(zip(params, grads, strict=True)):
+            if grad.size != param.size:
+                raise ValueError(f"AdadeltaStep: gradient {i} does not match its parameter")
             stop = offset + param.size
             rho, omr, eps, lr = hyper[i, 0], hyper[i, 1], hyper[i, 2], hyper[i, 3]
             out = adadelta_rule(

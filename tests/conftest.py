@@ -1,0 +1,50 @@
+import os
+import warnings
+
+import numpy as np
+import pymc as pm
+import pytest
+
+from pymc_adadelta._compat import BACKEND_MODES, available_backends
+
+warnings.filterwarnings("ignore", message=".*ArviZ is undergoing a major refactor.*")
+os.environ.setdefault("PYTENSOR_FLAGS", "")
+
+BACKENDS = available_backends()
+
+
+def numpy_adadelta(grads, params, sq_grads, sq_deltas, lr, rho, eps):
+    """Plain NumPy Adadelta step, written independently of the package."""
+    new = []
+    for i, (g, x) in enumerate(zip(grads, params, strict=True)):
+        sq_grads[i] = rho * sq_grads[i] + (1 - rho) * g**2
+        dx = g * np.sqrt(sq_deltas[i] + eps) / np.sqrt(sq_grads[i] + eps)
+        sq_deltas[i] = rho * sq_deltas[i] + (1 - rho) * dx**2
+        new.append(x - lr * dx)
+    return new
+
+
+def regression_model(seed: int = 0, n: int = 40) -> pm.Model:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3))
+    y = X @ np.array([1.0, -2.0, 0.5]) + rng.normal(size=n)
+    with pm.Model(coords={"coef": ["a", "b", "c"]}) as model:
+        beta = pm.Normal("beta", 0.0, 1.0, dims="coef")
+        sigma = pm.HalfNormal("sigma", 1.0)
+        pm.Normal("y", X @ beta, sigma, observed=y)
+    return model
+
+
+@pytest.fixture
+def model():
+    return regression_model()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend_mode(request):
+    return BACKEND_MODES[request.param]
+
+
+@pytest.fixture
+def all_backend_modes():
+    return [BACKEND_MODES[b] for b in BACKENDS]
