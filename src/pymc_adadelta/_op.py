@@ -91,7 +91,7 @@ class AdadeltaStep(COp):
         outputs = [accum.type(), *[p.type() for p in params]]
         return Apply(self, inputs, outputs)
 
-    def infer_shape(self, fgraph: Any, node: Apply, input_shapes: list) -> list:
+    def infer_shape(self, fgraph: Any, node: Apply, input_shapes: list) -> list:  # noqa: D417
         """Outputs have the shapes of the inputs they update."""
         return [input_shapes[0], *input_shapes[_FIXED_INPUTS : _FIXED_INPUTS + self.n_params]]
 
@@ -102,6 +102,7 @@ class AdadeltaStep(COp):
         if not self.inplace:
             accum = accum.copy()
             params = [p.copy() for p in params]
+        _check_total_size(sum(p.size for p in params), accum.shape[1] - 1)
         offset = 0
         for i, (param, grad) in enumerate(zip(params, grads, strict=True)):
             if param.size != grad.size:
@@ -114,7 +115,6 @@ class AdadeltaStep(COp):
             )
             output_storage[_FIXED_OUTPUTS + i][0] = new_param
             offset = stop
-        _check_total_size(offset, accum.shape[1] - 1)
         accum[:, -1] = increment_counter(accum[0, -1], accum[1, -1])
         output_storage[0][0] = accum
 

@@ -1,0 +1,137 @@
+import numpy as np
+import pymc as pm
+import pytensor
+import pytensor.tensor as pt
+import pytest
+
+from pymc_adadelta import Adadelta, AdadeltaStep, AdadeltaUpdates, adadelta
+
+from .conftest import regression_model
+
+
+def test_neither_argument_returns_an_optimizer():
+    opt = adadelta(learning_rate=0.5, rho=0.9, epsilon=1e-5)
+    assert isinstance(opt, Adadelta)
+    assert opt.hyperparameters.describe() == {"learning_rate": 0.5, "rho": 0.9, "epsilon": 1e-5}
+
+
+@pytest.mark.parametrize("which", ["loss_or_grads", "params"])
+def test_exactly_one_argument_raises_like_pymc(which):
+    a = pytensor.shared(1.0)
+    kwargs = {"loss_or_grads": a * 2} if which == "loss_or_grads" else {"params": [a]}
+    with pytest.raises(ValueError, match="Please provide both"):
+        adadelta(**kwargs)
+    with pytest.raises(ValueError, match="Please provide both"):
+        pm.adadelta(**kwargs)
+
+
+def test_both_arguments_return_updates_with_state():
+    a = pytensor.shared(np.ones(3), name="a")
+    updates = adadelta((a**2).sum(), [a])
+    assert isinstance(updates, AdadeltaUpdates) and isinstance(updates, dict)
+    assert updates.state.names == ("a",)
+    assert a in updates and updates.state.buffers[0] in updates
+
+
+def test_scalar_loss_and_gradient_list_give_the_same_step():
+    a = pytensor.shared(np.array([1.0, -2.0]), name="a")
+    loss = (a**2).sum()
+    f_loss = pytensor.function([], [], updates=adadelta(loss, [a]))
+    f_loss()
+    from_loss = a.get_value()
+    a.set_value(np.array([1.0, -2.0]))
+    f_grads = pytensor.function([], [], updates=adadelta([2 * a], [a]))
+    f_grads()
+    np.testing.assert_array_equal(a.get_value(), from_loss)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"rho": 1.0}, ValueError, r"rho must be in \[0, 1\), got 1.0"),
+        ({"rho": -0.1}, ValueError, r"rho must be in \[0, 1\), got -0.1"),
+        ({"epsilon": 0.0}, ValueError, r"epsilon must be > 0, got 0.0"),
+        ({"epsilon": -1e-6}, ValueError, r"epsilon must be > 0"),
+        ({"learning_rate": 0.0}, ValueError, r"learning_rate must be > 0, got 0.0"),
+        ({"learning_rate": float("nan")}, ValueError, r"learning_rate must be > 0"),
+        ({"learning_rate": "fast"}, TypeError, r"learning_rate must be a number"),
+        ({"rho": pytensor.shared(1.5)}, ValueError, r"rho must be in \[0, 1\).*1.5"),
+        ({"epsilon": pt.vector()}, ValueError, r"epsilon must be a scalar"),
+    ],
+)
+def test_bad_hyperparameters_name_the_argument(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        adadelta(**kwargs)
+
+
+def test_params_that_are_not_shared_variables():
+    x = pt.vector("x")
+    with pytest.raises(TypeError, match=r"params\[0\] must be a shared variable.*x"):
+        adadelta((x**2).sum(), [x])
+
+
+def test_gradients_of_wrong_number_or_shape():
+    a = pytensor.shared(np.ones(3), name="a")
+    b = pytensor.shared(np.ones((2, 2)), name="b")
+    with pytest.raises(ValueError, match="holds 1 gradient expressions for 2 parameters"):
+        adadelta([a * 2], [a, b])
+    with pytest.raises(ValueError, match=r"loss_or_grads\[1\] has 1 dimensions but params\[1\]"):
+        adadelta([a * 2, a * 2], [a, b])
+    with pytest.raises(ValueError, match=r"loss_or_grads\[0\] has shape \(4,\)"):
+        adadelta([pt.zeros(4)], [a])
+    with pytest.raises(ValueError, match="scalar loss or a list of gradients"):
+        adadelta(a * 2, [a])
+
+
+def _fit_params(model, method, optimizer, n=500, mode=None):
+    with model:
+        approx = pm.fit(
+            n, method=method, obj_optimizer=optimizer, random_seed=7, progressbar=False,
+            compile_kwargs={"mode": mode} if mode else None,
+        )  # fmt: skip
+    return {p.name: p.get_value() for p in approx.params}
+
+
+def pymc_reference_or_skip(model, method, mode):
+    try:
+        return _fit_params(model, method, pm.adadelta(), mode=mode)
+    except Exception as error:  # PyMC's own optimizer must work before we compare
+        if mode == "JAX":
+            pytest.skip(f"pm.adadelta itself fails on PyMC's JAX VI backend (pymc#8359): {error!r:.80}")
+        raise
+
+
+@pytest.mark.parametrize("method", ["advi", "fullrank_advi"])
+def test_same_numbers_as_pm_adadelta_float64(method, backend_mode):
+    model = regression_model()
+    theirs = pymc_reference_or_skip(model, method, backend_mode)
+    ours = _fit_params(model, method, adadelta(), mode=backend_mode)
+    for name, value in theirs.items():
+        np.testing.assert_allclose(ours[name], value, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("method", ["advi", "fullrank_advi"])
+def test_same_numbers_as_pm_adadelta_float32_without_float64(method):
+    with pytensor.config.change_flags(floatX="float32"):
+        model = regression_model()
+        theirs = _fit_params(model, method, pm.adadelta())
+        opt = adadelta()
+        ours = _fit_params(model, method, opt)
+        ours_graph, theirs_graph = (step_graph(model, method, o) for o in (adadelta(), pm.adadelta()))
+    for name, value in theirs.items():
+        assert ours[name].dtype == np.float32
+        np.testing.assert_allclose(ours[name], value, rtol=2e-4, atol=2e-4)
+    assert opt.state.buffers[0].dtype == "float32"
+    (node,) = [n for n in ours_graph.apply_nodes if isinstance(n.op, AdadeltaStep)]
+    assert {v.dtype for v in node.inputs + node.outputs} == {"float32"}
+    assert float_dtypes(ours_graph) == float_dtypes(theirs_graph) == {"float32"}
+
+
+def step_graph(model, method, optimizer):
+    with model:
+        inference = pm.ADVI() if method == "advi" else pm.FullRankADVI()
+        return inference.objective.step_function(obj_optimizer=optimizer).maker.fgraph
+
+
+def float_dtypes(fgraph):
+    return {v.dtype for v in fgraph.variables if str(getattr(v, "dtype", "")).startswith("float")}
