@@ -4,6 +4,7 @@ import warnings
 import numpy as np
 import pymc as pm
 import pytest
+from pymc.pytensorf import floatX
 
 from pymc_adadelta._compat import BACKEND_MODES, available_backends
 
@@ -26,8 +27,8 @@ def numpy_adadelta(grads, params, sq_grads, sq_deltas, lr, rho, eps):
 
 def regression_model(seed: int = 0, n: int = 40) -> pm.Model:
     rng = np.random.default_rng(seed)
-    X = pm.floatX(rng.normal(size=(n, 3)))
-    y = pm.floatX(X @ np.array([1.0, -2.0, 0.5]) + rng.normal(size=n))
+    X = floatX(rng.normal(size=(n, 3)))
+    y = floatX(X @ np.array([1.0, -2.0, 0.5]) + rng.normal(size=n))
     with pm.Model(coords={"coef": ["a", "b", "c"]}) as model:
         beta = pm.Normal("beta", 0.0, 1.0, dims="coef")
         sigma = pm.HalfNormal("sigma", 1.0)

