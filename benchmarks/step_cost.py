@@ -79,8 +79,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--quick", action="store_true", help="smallest rows only")
     args = parser.parse_args()
-    print(f"# step_cost  {datetime.date.today()}  {platform.machine()}  python "
-          f"{platform.python_version()}  pymc {pm.__version__}  pytensor {pytensor.__version__}")  # fmt: skip
+    versions = f"pymc {pm.__version__}  pytensor {pytensor.__version__}"
+    print(f"# step_cost  {datetime.date.today()}  {platform.machine()}  "
+          f"python {platform.python_version()}  {versions}")  # fmt: skip
     rows = ROWS[:2] if args.quick else ROWS
     worst = 0.0
     for backend in args.backends:

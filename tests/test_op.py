@@ -56,9 +56,13 @@ def test_op_matches_numpy_reference(backend, dtype, shapes, rho, eps, lr, steps_
     accum[:, -1] = split_count(steps_before)
     hyper = np.array([[rho, 1 - rho, eps, lr]] * len(shapes), dtype=dtype)
     bounds = np.cumsum([0, *sizes])
-    sq_grads = [accum[0, a:b].reshape(s) for a, b, s in zip(bounds, bounds[1:], shapes)]
-    sq_deltas = [accum[1, a:b].reshape(s) for a, b, s in zip(bounds, bounds[1:], shapes)]
-    sq_grads, sq_deltas = [a.astype(np.float64) for a in sq_grads], [a.astype(np.float64) for a in sq_deltas]
+    pieces = list(zip(bounds, bounds[1:], shapes, strict=True))
+    sq_grads = [accum[0, a:b].reshape(s) for a, b, s in pieces]
+    sq_deltas = [accum[1, a:b].reshape(s) for a, b, s in pieces]
+    sq_grads, sq_deltas = (
+        [a.astype(np.float64) for a in sq_grads],
+        [a.astype(np.float64) for a in sq_deltas],
+    )
 
     new_accum, *new_params = compiled_step(backend, dtype)(accum, hyper, *params, *grads)
 
@@ -70,8 +74,12 @@ def test_op_matches_numpy_reference(backend, dtype, shapes, rho, eps, lr, steps_
     for got, want in zip(new_params, expected, strict=True):
         assert got.dtype == dtype and got.shape == want.shape
         np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
-    np.testing.assert_allclose(new_accum[0, :-1], np.concatenate([a.ravel() for a in sq_grads]), rtol=tol, atol=tol)
-    np.testing.assert_allclose(new_accum[1, :-1], np.concatenate([a.ravel() for a in sq_deltas]), rtol=tol, atol=tol)
+    np.testing.assert_allclose(
+        new_accum[0, :-1], np.concatenate([a.ravel() for a in sq_grads]), rtol=tol, atol=tol
+    )
+    np.testing.assert_allclose(
+        new_accum[1, :-1], np.concatenate([a.ravel() for a in sq_deltas]), rtol=tol, atol=tol
+    )
     assert counter_value(*new_accum[:, -1]) == steps_before + 1
 
 

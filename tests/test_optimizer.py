@@ -25,7 +25,9 @@ METHODS = [("advi", {}), ("fullrank_advi", {}), ("svgd", {"inf_kwargs": {"n_part
 @pytest.mark.parametrize(("method", "kwargs"), METHODS)
 def test_every_pm_fit_method_runs_on_every_backend(method, kwargs, backend_mode, model):
     if backend_mode == "JAX":
-        pytest.skip("PyMC's own JAX VI fails on shared parameters without static shapes (pymc#8359)")
+        pytest.skip(
+            "PyMC's own JAX VI fails on shared parameters without static shapes (pymc#8359)"
+        )
     optimizer = adadelta()
     before = None
     with model:
@@ -102,7 +104,11 @@ def test_state_dict_round_trip_is_exact(model):
     opt = adadelta()
     approx = fit(model, opt, n=40)
     saved = opt.state_dict()
-    assert saved["step"] == 40 and saved["layout"][0] == {"name": "mu", "shape": (4,), "dtype": "float64"}
+    assert saved["step"] == 40 and saved["layout"][0] == {
+        "name": "mu",
+        "shape": (4,),
+        "dtype": "float64",
+    }
     fit(model, opt, n=0)  # builds a fresh, zeroed state for the same layout
     assert opt.state.n_steps == 0
     opt.load_state_dict(saved)

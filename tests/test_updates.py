@@ -97,7 +97,9 @@ def pymc_reference_or_skip(model, method, mode):
         return _fit_params(model, method, pm.adadelta(), mode=mode)
     except Exception as error:  # PyMC's own optimizer must work before we compare
         if mode == "JAX":
-            pytest.skip(f"pm.adadelta itself fails on PyMC's JAX VI backend (pymc#8359): {error!r:.80}")
+            pytest.skip(
+                f"pm.adadelta itself fails on PyMC's JAX VI backend (pymc#8359): {error!r:.80}"
+            )
         raise
 
 
@@ -117,7 +119,9 @@ def test_same_numbers_as_pm_adadelta_float32_without_float64(method):
         theirs = _fit_params(model, method, pm.adadelta())
         opt = adadelta()
         ours = _fit_params(model, method, opt)
-        ours_graph, theirs_graph = (step_graph(model, method, o) for o in (adadelta(), pm.adadelta()))
+        ours_graph, theirs_graph = (
+            step_graph(model, method, o) for o in (adadelta(), pm.adadelta())
+        )
     for name, value in theirs.items():
         assert ours[name].dtype == np.float32
         np.testing.assert_allclose(ours[name], value, rtol=2e-4, atol=2e-4)

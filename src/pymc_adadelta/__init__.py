@@ -9,8 +9,10 @@ Examples
 ...     approx = pm.fit(100, obj_optimizer=adadelta(), progressbar=False)
 """
 
-from pymc_adadelta import _rewrites  # noqa: F401  (registers the in-place rewrite)
-from pymc_adadelta import _dispatch
+from pymc_adadelta import (
+    _dispatch,
+    _rewrites,  # noqa: F401  (registers the in-place rewrite)
+)
 from pymc_adadelta._op import AdadeltaStep
 from pymc_adadelta.optimizer import Adadelta
 from pymc_adadelta.rule import adadelta_rule

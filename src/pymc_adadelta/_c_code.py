@@ -86,7 +86,7 @@ def adadelta_step_c_code(
     flag = int(inplace)
     parts = [
         _OUTPUT_TEMPLATE.format(inplace=flag, src=src, dst=dst, fail=fail)
-        for src, dst in [(accum, accum_out), *zip(params, params_out)]
+        for src, dst in [(accum, accum_out), *zip(params, params_out, strict=True)]
     ]
     parts.append(
         f"""

@@ -44,8 +44,10 @@ def numba_step_source(n_params: int, inplace: bool) -> str:
             "    if g.size != x.size or offset + x.size > n_total:",
             f"        raise ValueError('AdadeltaStep: gradient {i} does not match its parameter')",
             "    stop = offset + x.size",
-            "    adadelta_elementwise(g, accum_out[0, offset:stop], accum_out[1, offset:stop], x,",
-            f"                         hyper[{i}, 0:1], hyper[{i}, 1:2], hyper[{i}, 2:3], hyper[{i}, 3:4])",
+            "    adadelta_elementwise(",
+            "        g, accum_out[0, offset:stop], accum_out[1, offset:stop], x,",
+            f"        hyper[{i}, 0:1], hyper[{i}, 1:2], hyper[{i}, 2:3], hyper[{i}, 3:4],",
+            "    )",
             "    offset += x.size",
         ]
     outs = ", ".join(f"p{i}_out" for i in range(n_params))

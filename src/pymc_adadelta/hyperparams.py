@@ -93,7 +93,9 @@ def validate_groups(groups: Mapping[Any, Mapping[str, Any]] | None) -> dict[Any,
         if not isinstance(key, str | SharedVariable):
             raise TypeError(f"groups keys must be parameter names or shared variables, got {key!r}")
         if not isinstance(settings, Mapping):
-            raise TypeError(f"groups[{key!r}] must be a mapping of hyperparameters, got {settings!r}")
+            raise TypeError(
+                f"groups[{key!r}] must be a mapping of hyperparameters, got {settings!r}"
+            )
         unknown = sorted(set(settings) - set(HYPERPARAMETER_NAMES))
         if unknown:
             raise ValueError(

@@ -167,9 +167,7 @@ class Adadelta:
             "format_version": STATE_FORMAT_VERSION,
             "step": state.n_steps,
             "hyperparameters": self.hyperparameters.describe(),
-            "groups": {
-                _group_key(k): v.describe() for k, v in self._group_hyperparameters.items()
-            },
+            "groups": {_group_key(k): v.describe() for k, v in self._group_hyperparameters.items()},
             "layout": state.layout(),
             "accumulators": state.accumulators(),
         }
@@ -238,9 +236,8 @@ def _load_hyperparameters(hyper: HyperParameters, saved: Mapping[str, Any]) -> N
         stored = saved.get(name)
         if isinstance(value, SharedVariable):
             value.set_value(np.asarray(stored, dtype=value.dtype))
-        elif isinstance(value, float) and isinstance(stored, int | float):
-            if value != stored:
-                raise ValueError(
-                    f"state_dict was saved with {name}={stored!r}, "
-                    f"but this optimizer has {name}={value!r}"
-                )
+        elif isinstance(value, float) and isinstance(stored, int | float) and value != stored:
+            raise ValueError(
+                f"state_dict was saved with {name}={stored!r}, "
+                f"but this optimizer has {name}={value!r}"
+            )

@@ -126,9 +126,7 @@ class AdadeltaState(NamedTuple):
 
     def layout(self) -> list[dict[str, Any]]:
         """Describe the parameters: name, shape and dtype, in order."""
-        return [
-            {"name": s.name, "shape": tuple(s.shape), "dtype": s.dtype} for s in self.slots
-        ]
+        return [{"name": s.name, "shape": tuple(s.shape), "dtype": s.dtype} for s in self.slots]
 
     def load_accumulators(self, values: Mapping[str, Mapping[str, np.ndarray]], step: int) -> None:
         """Overwrite all accumulators and the step count; the layout must already match."""

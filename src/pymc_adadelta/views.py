@@ -48,12 +48,13 @@ def accumulators_by_variable(
                     f"{sorted(per_param)}. Was it built for this approximation?"
                 )
             split = _splitter(param_name, group)
+            accumulators = per_param[param_name].items()
             result.setdefault(param_name, {}).update(
                 {
-                    var: {which: split(arr, slc, shape) for which, arr in per_param[param_name].items()}
+                    var: {which: split(arr, slc, shape) for which, arr in accumulators}
                     for var, slc, shape in _ordering(group)
                 }
-            )  # fmt: skip
+            )
     return result
 
 
@@ -76,8 +77,8 @@ def accumulators_dataset(approx: Any, per_param: Accumulators) -> xr.Dataset:
             coords.update(_coords_for(model, dims))
             if vector_params:
                 stacked = np.stack(
-                    [np.stack([nested[p][var][w] for w in coords["accumulator"]]) for p in vector_params]
-                )  # fmt: skip
+                    [[nested[p][var][w] for w in coords["accumulator"]] for p in vector_params]
+                )
                 data_vars[var] = (("param", "accumulator", *dims), stacked)
             if "L_tril" in nested:
                 rows = np.stack([nested["L_tril"][var][w] for w in coords["accumulator"]])
@@ -110,9 +111,12 @@ def _splitter(param_name: str, group: Any) -> Any:
 def _dims_for(model: Any, value_name: str, shape: tuple[int, ...]) -> tuple[str, ...]:
     rv_name = _rv_name(model, value_name)
     dims = tuple(model.named_vars_to_dims.get(rv_name, ()) or ())
-    if len(dims) == len(shape) and all(d is not None for d in dims):
-        if all(len(model.coords.get(d) or ()) in (0, n) for d, n in zip(dims, shape, strict=True)):
-            return dims
+    sizes_agree = len(dims) == len(shape) and all(
+        d is not None and len(model.coords.get(d) or ()) in (0, n)
+        for d, n in zip(dims, shape, strict=True)
+    )
+    if sizes_agree:
+        return dims
     return tuple(f"{value_name}_dim_{i}" for i in range(len(shape)))
 
 
