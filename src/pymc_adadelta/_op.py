@@ -26,9 +26,10 @@ from typing import Any
 
 import numpy as np
 import pytensor.tensor as pt
-from pytensor.graph.basic import Apply, Variable
+from pytensor.graph.basic import Apply
 from pytensor.link.c.op import COp
 
+from pymc_adadelta._typing import TensorLike
 from pymc_adadelta.counter import increment_counter
 from pymc_adadelta.rule import adadelta_rule
 
@@ -67,7 +68,7 @@ class AdadeltaStep(COp):
                 **{_FIXED_OUTPUTS + i: [_FIXED_INPUTS + i] for i in range(n_params)},
             }
 
-    def make_node(self, accum: Any, hyper: Any, *params_and_grads: Any) -> Apply:
+    def make_node(self, accum: Any, hyper: Any, *params_and_grads: Any) -> Apply:  # type: ignore[override]
         """Check types and build the node; gradients are cast to their parameter's dtype."""
         if len(params_and_grads) != 2 * self.n_params:
             raise ValueError(
@@ -87,7 +88,7 @@ class AdadeltaStep(COp):
             if p.dtype != accum.dtype:
                 raise TypeError(f"parameter {p} has dtype {p.dtype}, accum has {accum.dtype}")
         hyper = pt.cast(hyper, accum.dtype)
-        inputs: list[Variable] = [accum, hyper, *params, *grads]
+        inputs: list[TensorLike] = [accum, hyper, *params, *grads]
         outputs = [accum.type(), *[p.type() for p in params]]
         return Apply(self, inputs, outputs)
 
@@ -100,7 +101,7 @@ class AdadeltaStep(COp):
         input_shapes = args[-1]
         return [input_shapes[0], *input_shapes[_FIXED_INPUTS : _FIXED_INPUTS + self.n_params]]
 
-    def perform(self, node: Apply, inputs: list, output_storage: list) -> None:
+    def perform(self, node: Apply, inputs: Any, output_storage: Any) -> None:
         """NumPy implementation, used by the python linker and as a reference."""
         accum, hyper, *rest = inputs
         params, grads = rest[: self.n_params], rest[self.n_params :]

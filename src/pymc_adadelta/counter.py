@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytensor.tensor as pt
-from pytensor.graph.basic import Variable
+
+from pymc_adadelta._typing import TensorLike
 
 __all__ = ["COUNTER_BASE", "counter_value", "increment_counter", "split_count", "symbolic_count"]
 
@@ -37,7 +38,7 @@ def counter_value(high: Any, low: Any) -> int:
     return int(high) * COUNTER_BASE + int(low)
 
 
-def symbolic_count(buffer: Variable) -> Variable:
+def symbolic_count(buffer: TensorLike) -> TensorLike:
     """Return the count held in ``buffer``'s last column as an int64 scalar."""
     high = pt.cast(buffer[0, -1], "int64")
     low = pt.cast(buffer[1, -1], "int64")

@@ -17,9 +17,11 @@ import pytensor.tensor as pt
 from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.graph.basic import Constant, Variable
 
+from pymc_adadelta._typing import TensorLike
+
 __all__ = ["HyperParameters", "Schedule", "validate_groups"]
 
-Schedule: TypeAlias = Callable[[Variable], Any]
+Schedule: TypeAlias = Callable[[TensorLike], Any]
 HyperValue: TypeAlias = float | Variable | Schedule
 
 HYPERPARAMETER_NAMES = ("learning_rate", "rho", "epsilon")
@@ -45,7 +47,7 @@ class HyperParameters(NamedTuple):
         """Return a copy with some hyperparameters replaced (and validated)."""
         return HyperParameters.create(**{**self._asdict(), **overrides})
 
-    def symbolic(self, dtype: str, step: Callable[[], Variable]) -> list[Variable]:
+    def symbolic(self, dtype: str, step: Callable[[], TensorLike]) -> list[TensorLike]:
         """Return ``[rho, 1 - rho, epsilon, learning_rate]`` as scalars of ``dtype``.
 
         ``step`` builds the symbolic step count; it is called only for a schedule.
@@ -121,9 +123,7 @@ def _in_unit_interval(x: float) -> bool:
 _RULES = {_positive: "> 0", _in_unit_interval: "in [0, 1)"}
 
 
-def _validate(
-    name: str, value: Any, rule: Callable[[float], bool], allow_schedule: bool = False
-) -> HyperValue:
+def _validate(name: str, value: Any, rule: Any, allow_schedule: bool = False) -> HyperValue:
     if allow_schedule and _is_schedule(value):
         return value
     if isinstance(value, Variable):
@@ -131,12 +131,12 @@ def _validate(
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         kinds = "a number, a pytensor scalar" + (" or a schedule" if allow_schedule else "")
         raise TypeError(f"{name} must be {kinds}, got {value!r}")
-    if not np.isfinite(value) or not rule(float(value)):
+    if not np.isfinite(float(value)) or not rule(float(value)):
         raise ValueError(f"{name} must be {_RULES[rule]}, got {value!r}")
     return float(value)
 
 
-def _validate_variable(name: str, value: Variable, rule: Callable[[float], bool]) -> Variable:
+def _validate_variable(name: str, value: TensorLike, rule: Any) -> TensorLike:
     if getattr(value.type, "ndim", None) != 0:
         raise ValueError(f"{name} must be a scalar, got {value} with type {value.type}")
     if not str(value.dtype).startswith(("float", "int", "uint")):
@@ -151,7 +151,7 @@ def _validate_variable(name: str, value: Variable, rule: Callable[[float], bool]
     return value
 
 
-def _as_scalar(value: Any) -> Variable:
+def _as_scalar(value: Any) -> TensorLike:
     variable = pt.as_tensor_variable(value)
     if variable.ndim != 0:
         raise ValueError(f"a hyperparameter must be a scalar, got {variable.type}")

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from pytensor.compile.sharedvalue import SharedVariable
 
+from pymc_adadelta._typing import SharedTensor
 from pymc_adadelta.hyperparams import HyperParameters, validate_groups
 from pymc_adadelta.state import AdadeltaState
 from pymc_adadelta.updates import AdadeltaUpdates, build_updates, check_params, compute_grads
@@ -194,7 +195,7 @@ class Adadelta:
         state.load_accumulators(state_dict["accumulators"], int(state_dict["step"]))
 
 
-def _matches(key: Any, name: str, param: SharedVariable) -> bool:
+def _matches(key: Any, name: str, param: SharedTensor) -> bool:
     return name == key if isinstance(key, str) else param is key
 
 
@@ -235,7 +236,7 @@ def _load_hyperparameters(hyper: HyperParameters, saved: Mapping[str, Any]) -> N
     for name, value in hyper._asdict().items():
         stored = saved.get(name)
         if isinstance(value, SharedVariable):
-            value.set_value(np.asarray(stored, dtype=value.dtype))
+            value.set_value(np.asarray(stored, dtype=value.type.dtype))
         elif isinstance(value, float) and isinstance(stored, int | float) and value != stored:
             raise ValueError(
                 f"state_dict was saved with {name}={stored!r}, "

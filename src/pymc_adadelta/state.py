@@ -14,9 +14,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pytensor
-from pytensor.compile.sharedvalue import SharedVariable
-from pytensor.graph.basic import Variable
 
+from pymc_adadelta._typing import SharedTensor, TensorLike
 from pymc_adadelta.counter import counter_value, split_count, symbolic_count
 
 __all__ = ["ACCUMULATOR_NAMES", "AdadeltaState", "ParamSlot"]
@@ -29,7 +28,7 @@ class ParamSlot(NamedTuple):
     """Where one parameter's accumulators live in the packed buffers."""
 
     name: str
-    param: SharedVariable
+    param: SharedTensor
     buffer: int
     start: int
     stop: int
@@ -58,11 +57,11 @@ class AdadeltaState(NamedTuple):
     array([0., 0., 0.])
     """
 
-    buffers: tuple[SharedVariable, ...]
+    buffers: tuple[SharedTensor, ...]
     slots: tuple[ParamSlot, ...]
 
     @classmethod
-    def create(cls, params: Sequence[SharedVariable], names: Sequence[str] | None = None) -> Any:
+    def create(cls, params: Sequence[SharedTensor], names: Sequence[str] | None = None) -> Any:
         """Allocate zeroed buffers for ``params``, grouped by dtype."""
         names = list(names) if names is not None else unique_names(params)
         dtypes = list(dict.fromkeys(str(p.dtype) for p in params))
@@ -98,7 +97,7 @@ class AdadeltaState(NamedTuple):
         buffer = self.buffers[0].get_value(borrow=True)
         return counter_value(buffer[0, -1], buffer[1, -1])
 
-    def step_variable(self) -> Variable:
+    def step_variable(self) -> TensorLike:
         """The number of steps taken before the current one, as a symbolic int64."""
         return symbolic_count(self.buffers[0])
 
@@ -145,7 +144,7 @@ class AdadeltaState(NamedTuple):
             buffer.set_value(value)
 
 
-def unique_names(params: Sequence[SharedVariable]) -> list[str]:
+def unique_names(params: Sequence[SharedTensor]) -> list[str]:
     """Name parameters after their shared variables, making repeats unique."""
     names: list[str] = []
     for i, param in enumerate(params):

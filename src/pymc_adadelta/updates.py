@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 import pytensor
 import pytensor.tensor as pt
 from pytensor.compile.sharedvalue import SharedVariable
-from pytensor.graph.basic import Variable
 
 from pymc_adadelta._op import AdadeltaStep
+from pymc_adadelta._typing import SharedTensor, TensorLike
 from pymc_adadelta.hyperparams import HyperParameters
 from pymc_adadelta.state import AdadeltaState
 
@@ -37,7 +37,7 @@ class AdadeltaUpdates(OrderedDict):
     state: AdadeltaState
 
 
-def check_params(params: Any) -> list[SharedVariable]:
+def check_params(params: Any) -> list[SharedTensor]:
     """Return ``params`` as a list, or raise if any is not a shared variable."""
     if isinstance(params, SharedVariable):
         params = [params]
@@ -54,7 +54,7 @@ def check_params(params: Any) -> list[SharedVariable]:
     return list(params)
 
 
-def compute_grads(loss_or_grads: Any, params: list[SharedVariable]) -> list[Variable]:
+def compute_grads(loss_or_grads: Any, params: list[SharedTensor]) -> list[TensorLike]:
     """Return one gradient per parameter, as ``pm.updates.get_or_compute_grads`` does.
 
     A list is taken as the gradients themselves and checked against ``params`` in number
@@ -67,7 +67,8 @@ def compute_grads(loss_or_grads: Any, params: list[SharedVariable]) -> list[Vari
                 f"loss_or_grads must be a scalar loss or a list of gradients, "
                 f"got a tensor with {loss.ndim} dimensions ({loss.type})"
             )
-        return list(pytensor.grad(loss, params))
+        grads: list[TensorLike] = pytensor.grad(loss, params)  # type: ignore[assignment]
+        return list(grads)
     if len(loss_or_grads) != len(params):
         raise ValueError(
             f"loss_or_grads holds {len(loss_or_grads)} gradient expressions "
@@ -79,7 +80,7 @@ def compute_grads(loss_or_grads: Any, params: list[SharedVariable]) -> list[Vari
     return grads
 
 
-def _check_grad_shape(i: int, grad: Variable, param: SharedVariable) -> None:
+def _check_grad_shape(i: int, grad: TensorLike, param: SharedTensor) -> None:
     value_shape = param.get_value(borrow=True).shape
     if grad.ndim != len(value_shape):
         raise ValueError(
@@ -95,7 +96,7 @@ def _check_grad_shape(i: int, grad: Variable, param: SharedVariable) -> None:
 
 
 def build_updates(
-    grads: Sequence[Variable],
+    grads: Sequence[TensorLike],
     state: AdadeltaState,
     hyperparameters: Sequence[HyperParameters],
 ) -> AdadeltaUpdates:
@@ -121,9 +122,10 @@ def build_updates(
                 for i in members
             ]
         )
-        new_buffer, *new_params = AdadeltaStep(len(members))(
+        node_outputs: list[TensorLike] = AdadeltaStep(len(members))(  # type: ignore[assignment]
             buffer, hyper, *params, *[grads[i] for i in members]
         )
+        new_buffer, *new_params = node_outputs
         updates[buffer] = new_buffer
         for param, new_param in zip(params, new_params, strict=True):
             updates[param] = new_param
