@@ -56,7 +56,7 @@ def test_op_matches_numpy_reference(backend, dtype, shapes, rho, eps, lr, steps_
     accum[:, -1] = split_count(steps_before)
     hyper = np.array([[rho, 1 - rho, eps, lr]] * len(shapes), dtype=dtype)
     bounds = np.cumsum([0, *sizes])
-    pieces = list(zip(bounds, bounds[1:], shapes, strict=True))
+    pieces = list(zip(bounds[:-1], bounds[1:], shapes, strict=True))
     sq_grads = [accum[0, a:b].reshape(s) for a, b, s in pieces]
     sq_deltas = [accum[1, a:b].reshape(s) for a, b, s in pieces]
     sq_grads, sq_deltas = (
