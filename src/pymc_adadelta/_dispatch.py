@@ -1,19 +1,20 @@
 """Implementations of `AdadeltaStep` for pytensor's numba and JAX backends.
 
-Each backend is registered only when its library can be imported, so neither numba nor
-JAX is a hard dependency.
+Each one is registered when pytensor imports its dispatch module, so neither numba nor
+JAX is a dependency and neither is imported by ``import pymc_adadelta``.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 
+from pymc_adadelta._import_hooks import when_imported
 from pymc_adadelta._op import AdadeltaStep
-from pymc_adadelta.counter import COUNTER_BASE, increment_counter
+from pymc_adadelta.counter import increment_counter
 from pymc_adadelta.rule import adadelta_rule
 
 __all__ = ["register_backends"]
@@ -87,14 +88,13 @@ def numba_elementwise(dtype: str, **kwargs: Any) -> tuple[Callable, str | None]:
     return numba_funcify_and_cache_key(elemwise, node=node, **kwargs)
 
 
-def _register_numba() -> None:
-    from pytensor.link.numba.cache import compile_numba_function_src
-    from pytensor.link.numba.dispatch import basic as numba_basic
-
+def _register_numba(numba_basic: ModuleType) -> None:
     @numba_basic.register_funcify_and_cache_key(AdadeltaStep)
     def numba_funcify_adadelta_step(
         op: AdadeltaStep, node: Any, **kwargs: Any
     ) -> tuple[Callable, str | None]:
+        from pytensor.link.numba.cache import compile_numba_function_src
+
         dtype = node.inputs[0].dtype
         elementwise, elementwise_key = numba_elementwise(dtype, **kwargs)
         helpers = {
@@ -134,27 +134,22 @@ def jax_step(n_params: int) -> Callable:
             sq_deltas.append(out.sq_delta)
             new_params.append((param.reshape(-1) - lr * out.delta).reshape(param.shape))
             offset = stop
-        low = accum[1, -1] + 1
-        wraps = low >= COUNTER_BASE
-        sq_grads.append(jnp.where(wraps, accum[0, -1] + 1, accum[0, -1])[None])
-        sq_deltas.append(jnp.where(wraps, low - COUNTER_BASE, low)[None])
+        high, low = increment_counter(accum[0, -1], accum[1, -1])
+        sq_grads.append(high[None])
+        sq_deltas.append(low[None])
         new_accum = jnp.stack([jnp.concatenate(sq_grads), jnp.concatenate(sq_deltas)])
         return (new_accum, *new_params)
 
     return adadelta_step
 
 
-def _register_jax() -> None:
-    from pytensor.link.jax.dispatch import jax_funcify
-
-    @jax_funcify.register(AdadeltaStep)
+def _register_jax(jax_basic: ModuleType) -> None:
+    @jax_basic.jax_funcify.register(AdadeltaStep)
     def jax_funcify_adadelta_step(op: AdadeltaStep, **kwargs: Any) -> Callable:
         return jax_step(op.n_params)
 
 
 def register_backends() -> None:
-    """Register the numba and JAX implementations whose libraries are installed."""
-    if importlib.util.find_spec("numba") is not None:
-        _register_numba()
-    if importlib.util.find_spec("jax") is not None:
-        _register_jax()
+    """Register the numba and JAX implementations when pytensor loads those backends."""
+    when_imported("pytensor.link.numba.dispatch.basic", _register_numba)
+    when_imported("pytensor.link.jax.dispatch.basic", _register_jax)
