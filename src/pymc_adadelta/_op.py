@@ -2,8 +2,8 @@
 
 PyMC's ``pm.adadelta`` gives every parameter two accumulator shared variables and lets
 pytensor fuse one elementwise node per parameter. Here all accumulators of one dtype live
-in a single ``(2, N)`` array (row 0: E[g²], row 1: E[Δx²]) and one node updates that
-array, the step counter and every parameter, in place when the graph allows it.
+in a single ``(2, N + 1)`` array (row 0: E[g²], row 1: E[Δx²]) and one node updates that
+array and every parameter, in place when the graph allows it.
 
 Inputs, in order: ``accum (2, N + 1)``, ``hyper (n_params, 4)`` holding
 ``[rho, 1 - rho, epsilon, learning_rate]`` per parameter, the parameters, then their
@@ -33,10 +33,7 @@ from pymc_adadelta._typing import TensorLike
 from pymc_adadelta.counter import increment_counter
 from pymc_adadelta.rule import adadelta_rule
 
-__all__ = ["AdadeltaStep", "HYPER_COLUMNS"]
-
-#: Column order of the ``hyper`` input.
-HYPER_COLUMNS = ("rho", "one_minus_rho", "epsilon", "learning_rate")
+__all__ = ["AdadeltaStep"]
 
 _FIXED_INPUTS = 2  # accum, hyper
 _FIXED_OUTPUTS = 1  # accum
@@ -50,7 +47,7 @@ class AdadeltaStep(COp):
     n_params : int
         Number of parameters (and gradients) the node takes.
     inplace : bool
-        Whether the node overwrites the accumulator, step and parameter inputs. Graphs are
+        Whether the node overwrites the accumulator and parameter inputs. Graphs are
         built with ``inplace=False``; a rewrite switches to the in-place form where the
         destroy handler allows it.
     """

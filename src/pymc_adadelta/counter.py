@@ -2,7 +2,8 @@
 
 A float32 cannot count past 2**24 exactly, so the count is kept as two floats,
 ``high * BASE + low`` with ``0 <= low < BASE``: exact up to 2**44 steps in float32 and in
-float64. Every backend implements `increment_counter`'s two lines.
+float64. `increment_counter` has no branch, so the NumPy, numba and JAX implementations
+share it; the C code restates it.
 """
 
 from __future__ import annotations
@@ -19,11 +20,10 @@ COUNTER_BASE = 2**20
 
 
 def increment_counter(high: Any, low: Any) -> tuple[Any, Any]:
-    """Return ``(high, low)`` advanced by one step."""
+    """Return ``(high, low)`` advanced by one step (scalars of any array library)."""
     low = low + 1
-    if low >= COUNTER_BASE:
-        return high + 1, low - COUNTER_BASE
-    return high, low
+    carry = (low >= COUNTER_BASE) * 1
+    return high + carry, low - carry * COUNTER_BASE
 
 
 def split_count(count: int) -> tuple[int, int]:

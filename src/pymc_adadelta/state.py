@@ -61,7 +61,9 @@ class AdadeltaState(NamedTuple):
     slots: tuple[ParamSlot, ...]
 
     @classmethod
-    def create(cls, params: Sequence[SharedTensor], names: Sequence[str] | None = None) -> Any:
+    def create(
+        cls, params: Sequence[SharedTensor], names: Sequence[str] | None = None
+    ) -> AdadeltaState:
         """Allocate zeroed buffers for ``params``, grouped by dtype."""
         names = list(names) if names is not None else unique_names(params)
         dtypes = list(dict.fromkeys(str(p.dtype) for p in params))
