@@ -3,7 +3,7 @@ import pymc_adadelta
 
 def test_all_lists_exactly_the_public_names():
     public = {n for n in dir(pymc_adadelta) if not n.startswith("_")} - {
-        "counter", "hyperparams", "optimizer", "rule", "state", "updates", "views",
+        "callbacks", "counter", "hyperparams", "optimizer", "rule", "state", "updates", "views",
     }  # fmt: skip
     assert set(pymc_adadelta.__all__) - {"__version__"} == public
 

@@ -14,6 +14,7 @@ from pymc_adadelta import (
     _rewrites,  # noqa: F401  (registers the in-place rewrite)
 )
 from pymc_adadelta._op import AdadeltaStep
+from pymc_adadelta.callbacks import AccumulatorTracker, Callback
 from pymc_adadelta.optimizer import Adadelta
 from pymc_adadelta.rule import adadelta_rule
 from pymc_adadelta.state import AdadeltaState, ParamSlot
@@ -24,10 +25,12 @@ _dispatch.register_backends()
 __version__ = "0.1.0"
 
 __all__ = [
+    "AccumulatorTracker",
     "Adadelta",
     "AdadeltaState",
     "AdadeltaStep",
     "AdadeltaUpdates",
+    "Callback",
     "ParamSlot",
     "__version__",
     "adadelta",

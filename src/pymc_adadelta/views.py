@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-__all__ = ["accumulators_by_variable", "accumulators_dataset"]
+__all__ = ["accumulators_by_variable", "accumulators_dataset", "variable_indices"]
 
 Accumulators = Mapping[str, Mapping[str, np.ndarray]]
 
@@ -86,6 +86,26 @@ def accumulators_dataset(approx: Any, per_param: Accumulators) -> xr.Dataset:
                 coords["latent"] = latent_labels
     coords["param"] = vector_params
     return xr.Dataset(data_vars, coords=coords)
+
+
+def variable_indices(param_name: str, group: Any) -> dict[str, np.ndarray]:
+    """Return, per model variable, the flat (C-order) indices it owns in a parameter.
+
+    Follows the mapping described in this module's docstring; for ``L_tril`` a variable
+    owns the packed entries of its rows of L, which are contiguous.
+    """
+    n = group.ddim
+    indices = {}
+    for var, slc, _ in _ordering(group):
+        if param_name == "L_tril":
+            owned = np.arange(slc.start * (slc.start + 1) // 2, slc.stop * (slc.stop + 1) // 2)
+        elif param_name == "histogram":
+            n_particles = group.params_dict["histogram"].get_value(borrow=True).shape[0]
+            owned = (np.arange(n_particles)[:, None] * n + np.arange(slc.start, slc.stop)).ravel()
+        else:
+            owned = np.arange(slc.start, slc.stop)
+        indices[var] = owned
+    return indices
 
 
 def _ordering(group: Any) -> list[tuple[str, slice, tuple[int, ...]]]:

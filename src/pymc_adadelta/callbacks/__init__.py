@@ -1,0 +1,6 @@
+"""Callbacks for ``pm.fit(callbacks=[...])`` and `pymc_adadelta.fit`."""
+
+from pymc_adadelta.callbacks.base import Callback
+from pymc_adadelta.callbacks.tracking import AccumulatorTracker
+
+__all__ = ["AccumulatorTracker", "Callback"]

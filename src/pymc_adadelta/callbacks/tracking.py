@@ -1,0 +1,201 @@
+"""`AccumulatorTracker`: cheap per-step summaries of the optimizer state, per variable.
+
+Each call does one ``np.add.reduceat`` over the packed buffer (plus one gather when the
+variables' entries are not contiguous) and stores the sums in preallocated storage; means,
+square roots and labels are computed only when `AccumulatorTracker.history` is read.
+The step counter column of the buffer is reduced as a last, ignored segment, which is
+cheaper than slicing it off. Buffers of at most `RAW_COLUMNS` columns (small models, where
+a step is cheapest) are copied whole instead and reduced when the history is read.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+import xarray as xr
+
+from pymc_adadelta.hyperparams import describe_value
+from pymc_adadelta.optimizer import Adadelta
+from pymc_adadelta.views import variable_indices
+
+__all__ = ["RAW_COLUMNS", "AccumulatorTracker"]
+
+#: Buffers with at most this many columns are recorded whole (at most 512 bytes a record).
+RAW_COLUMNS = 32
+
+
+class _Segments(NamedTuple):
+    """Columns of one packed buffer grouped by (parameter, variable)."""
+
+    buffer: Any
+    order: np.ndarray | None  # gather order, None when segments are already contiguous
+    starts: np.ndarray
+    counts: np.ndarray
+    labels: list[tuple[str, str]]  # (param, variable) per segment
+    raw: bool  # record the whole buffer and reduce when the history is read
+
+    @property
+    def record_shape(self) -> tuple[int, ...]:
+        """Shape of what one call stores: the whole buffer or its segment sums."""
+        return self.buffer.get_value(borrow=True).shape if self.raw else (2, len(self.starts))
+
+    def reduce(self, packed: np.ndarray) -> np.ndarray:
+        """Sum ``packed[..., columns]`` per segment along the last axis."""
+        if self.order is not None:
+            packed = packed[..., self.order]
+        return np.add.reduceat(packed, self.starts, axis=-1)
+
+
+class AccumulatorTracker:
+    """Record the loss and per-variable accumulator summaries during a fit.
+
+    For each parameter (``mu``, ``rho``, ``L_tril``, ...) and model variable it records
+    the sums of E[g²] and E[Δx²] over the variable's entries; `history` turns them into
+    ``grad_rms = sqrt(mean E[g²])``, ``delta_rms = sqrt(mean E[Δx²])`` and the effective
+    step size ``sqrt(mean E[Δx²] + ε) / sqrt(mean E[g²] + ε)``.
+
+    Parameters
+    ----------
+    optimizer : Adadelta
+        The optimizer passed as ``obj_optimizer``.
+    every : int, default 1
+        Record every ``every``-th step.
+
+    Examples
+    --------
+    >>> import pymc as pm
+    >>> from pymc_adadelta import Adadelta, AccumulatorTracker
+    >>> with pm.Model():
+    ...     x = pm.Normal("x", 0.0, 1.0, shape=2)
+    ...     opt = Adadelta()
+    ...     tracker = AccumulatorTracker(opt, every=10)
+    ...     approx = pm.fit(100, obj_optimizer=opt, callbacks=[tracker], progressbar=False)
+    >>> tracker.history["grad_rms"].sizes["iteration"]
+    10
+    """
+
+    def __init__(self, optimizer: Adadelta, every: int = 1, capacity: int = 1024):
+        if not isinstance(optimizer, Adadelta):
+            raise TypeError(
+                f"optimizer must be a pymc_adadelta.Adadelta, got {type(optimizer).__name__}"
+            )
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(f"every must be a positive integer, got {every!r}")
+        self.optimizer = optimizer
+        self.every = every
+        self._segments: list[_Segments] | None = None
+        self._count = 0
+        self._capacity = capacity
+        self._steps = np.empty((capacity, 2))  # (iteration, loss) per record
+        self._sums: list[np.ndarray] = []  # per buffer: (capacity, 2, n_segments + 1)
+        self._plan: list[tuple[Any, Any, np.ndarray]] = []
+
+    def __call__(self, approx: Any, losses: np.ndarray | None, i: int) -> None:
+        """Record step ``i`` if it is one of every ``every`` steps."""
+        if i % self.every:
+            return
+        if self._segments is None:
+            self._start(approx)
+        k = self._count
+        if k == self._capacity:
+            self._grow()
+        steps = self._steps
+        steps[k, 0] = i
+        steps[k, 1] = losses[-1] if losses is not None and len(losses) else np.nan
+        for buffer, reduce, records in self._plan:
+            packed = buffer.get_value(borrow=True)
+            records[k] = packed if reduce is None else reduce(packed)
+        self._count = k + 1
+
+    def _start(self, approx: Any) -> None:
+        self._segments = _build_segments(self.optimizer, approx)
+        self._sums = [np.empty((self._capacity, *s.record_shape)) for s in self._segments]
+        self._make_plan()
+
+    def _grow(self) -> None:
+        self._steps = np.concatenate([self._steps, np.empty_like(self._steps)])
+        self._sums = [np.concatenate([s, np.empty_like(s)]) for s in self._sums]
+        self._capacity *= 2
+        self._make_plan()
+
+    def _make_plan(self) -> None:
+        assert self._segments is not None
+        self._plan = [
+            (s.buffer, None if s.raw else s.reduce, sums)
+            for s, sums in zip(self._segments, self._sums, strict=True)
+        ]
+
+    @property
+    def history(self) -> xr.Dataset:
+        """Everything recorded, as an ``xarray.Dataset`` with dimension ``iteration``.
+
+        Data variables: ``loss`` (iteration) and ``grad_rms``, ``delta_rms``,
+        ``step_size`` (iteration, param, variable); NaN where a parameter does not cover
+        a variable.
+        """
+        if self._segments is None:
+            raise ValueError("the tracker has recorded nothing yet; pass it to pm.fit first")
+        labels = [label for s in self._segments for label in s.labels]
+        params = list(dict.fromkeys(p for p, _ in labels))
+        variables = list(dict.fromkeys(v for _, v in labels))
+        n = self._count
+        mean_sq = np.full((2, n, len(params), len(variables)), np.nan)
+        for segments, records in zip(self._segments, self._sums, strict=True):
+            sums = segments.reduce(records[:n]) if segments.raw else records[:n]
+            means = sums[:, :, :-1] / segments.counts  # (n, 2, n_segments)
+            for k, (p, v) in enumerate(segments.labels):
+                mean_sq[:, :, params.index(p), variables.index(v)] = means[:, :, k].T
+        eps = np.array([self._epsilon(p) for p in params])[None, :, None]
+        dims = ("iteration", "param", "variable")
+        return xr.Dataset(
+            {
+                "loss": ("iteration", self._steps[:n, 1].copy()),
+                "grad_rms": (dims, np.sqrt(mean_sq[0])),
+                "delta_rms": (dims, np.sqrt(mean_sq[1])),
+                "step_size": (dims, np.sqrt(mean_sq[1] + eps) / np.sqrt(mean_sq[0] + eps)),
+            },
+            coords={
+                "iteration": self._steps[:n, 0].astype(np.int64),
+                "param": params,
+                "variable": variables,
+            },
+            attrs={"every": self.every},
+        )
+
+    def _epsilon(self, param: str) -> float:
+        hyper = self.optimizer._group_hyperparameters.get(param, self.optimizer.hyperparameters)
+        value = describe_value(hyper.epsilon)
+        return float(value) if isinstance(value, int | float) else np.nan
+
+
+def _build_segments(optimizer: Adadelta, approx: Any) -> list[_Segments]:
+    state = optimizer.state
+    per_buffer: dict[int, list[tuple[str, str, np.ndarray]]] = {}
+    for group in approx.groups:
+        for param_name, param in group.params_dict.items():
+            slot = next((s for s in state.slots if s.param is param), None)
+            if slot is None:
+                raise ValueError(
+                    f"the optimizer does not update parameter {param_name!r} of this "
+                    f"approximation; was it the obj_optimizer of this fit?"
+                )
+            for var, owned in variable_indices(param_name, group).items():
+                per_buffer.setdefault(slot.buffer, []).append((param_name, var, slot.start + owned))
+    return [_segments(state.buffers[b], entries) for b, entries in per_buffer.items()]
+
+
+def _segments(buffer: Any, entries: list[tuple[str, str, np.ndarray]]) -> _Segments:
+    counter_column = buffer.get_value(borrow=True).shape[1] - 1
+    columns = np.concatenate([*(cols for _, _, cols in entries), [counter_column]])
+    counts = np.array([len(cols) for _, _, cols in entries])
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    contiguous = np.array_equal(columns, np.arange(len(columns)))
+    return _Segments(
+        buffer=buffer,
+        order=None if contiguous else columns,
+        starts=starts,
+        counts=counts,
+        labels=[(p, v) for p, v, _ in entries],
+        raw=counter_column + 1 <= RAW_COLUMNS,
+    )
