@@ -21,6 +21,7 @@ import warnings
 import numpy as np
 import pymc as pm
 import pytensor
+from pymc.variational.callbacks import Tracker
 
 from pymc_adadelta import AccumulatorTracker, Adadelta
 
@@ -51,7 +52,7 @@ def variant(model: pm.Model, kind: str) -> pm.ADVI:
     elif kind == "ours":
         callbacks = [AccumulatorTracker(optimizer, every=1)]
     else:
-        callbacks = [pm.callbacks.Tracker(mean=approx.mean.eval, std=approx.std.eval)]
+        callbacks = [Tracker(mean=approx.mean.eval, std=approx.std.eval)]
     inference.fit(50, obj_optimizer=optimizer, callbacks=callbacks, progressbar=False)
     return inference
 

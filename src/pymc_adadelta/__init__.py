@@ -14,7 +14,12 @@ from pymc_adadelta import (
     _rewrites,  # noqa: F401  (registers the in-place rewrite)
 )
 from pymc_adadelta._op import AdadeltaStep
-from pymc_adadelta.callbacks import AccumulatorTracker, Callback
+from pymc_adadelta.callbacks import (
+    AccumulatorTracker,
+    Callback,
+    DivergenceGuard,
+    IterateAveraging,
+)
 from pymc_adadelta.optimizer import Adadelta
 from pymc_adadelta.rule import adadelta_rule
 from pymc_adadelta.state import AdadeltaState, ParamSlot
@@ -31,6 +36,8 @@ __all__ = [
     "AdadeltaStep",
     "AdadeltaUpdates",
     "Callback",
+    "DivergenceGuard",
+    "IterateAveraging",
     "ParamSlot",
     "__version__",
     "adadelta",

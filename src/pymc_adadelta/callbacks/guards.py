@@ -1,0 +1,157 @@
+"""`DivergenceGuard`: stop a fit that produced NaN/inf or whose loss keeps rising.
+
+Every ``every`` steps the guard checks the loss, the variational parameters and the
+optimizer's accumulators. While everything is finite it keeps a copy of them (the last
+good state); when something is not, it writes that copy back, so the approximation and
+the optimizer are usable, names the model variables affected and raises
+``StopIteration``, which ends ``pm.fit`` cleanly.
+
+PyMC itself raises ``FloatingPointError`` when the *loss* is NaN, before callbacks run;
+after such an error call `DivergenceGuard.restore` (``pymc_adadelta.fit`` does).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from pymc_adadelta.optimizer import Adadelta
+from pymc_adadelta.views import variable_indices
+
+__all__ = ["DivergenceGuard"]
+
+
+class DivergenceGuard:
+    """Stop on non-finite values or a steadily rising loss, keeping the last good state.
+
+    Parameters
+    ----------
+    optimizer : Adadelta, optional
+        Its accumulators are checked and restored with the parameters.
+    every : int, default 10
+        Check (and copy the state) every ``every`` steps; a restore goes back at most
+        that many steps.
+    window : int, default 1000
+        Steps of loss compared for the rising-loss rule (0 turns the rule off).
+    threshold : float, default 8.0
+        The rule fires when the median loss of the second half of the window exceeds
+        the first half's by ``threshold`` standard errors (noise scale from the median
+        absolute successive difference) on two checks in a row, ``window // 10`` steps
+        apart.
+
+    Attributes
+    ----------
+    stop_reason : str or None
+        ``"non-finite"`` or ``"rising-loss"`` once the guard stopped the fit.
+    affected : list of str
+        Model variables (unconstrained names) with non-finite values.
+    stopped_at : int or None
+        The step at which the guard stopped the fit.
+
+    Examples
+    --------
+    >>> import pymc as pm
+    >>> from pymc_adadelta import Adadelta, DivergenceGuard
+    >>> with pm.Model():
+    ...     x = pm.Normal("x", 0.0, 1.0)
+    ...     opt = Adadelta()
+    ...     guard = DivergenceGuard(opt)
+    ...     approx = pm.fit(200, obj_optimizer=opt, callbacks=[guard], progressbar=False)
+    >>> guard.stop_reason is None
+    True
+    """
+
+    def __init__(
+        self,
+        optimizer: Adadelta | None = None,
+        *,
+        every: int = 10,
+        window: int = 1000,
+        threshold: float = 8.0,
+    ):
+        if optimizer is not None and not isinstance(optimizer, Adadelta):
+            raise TypeError(f"optimizer must be an Adadelta or None, got {optimizer!r}")
+        for name, value, low in (("every", every, 1), ("window", window, 0)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        if window and window < 20:
+            raise ValueError(f"window must be 0 (off) or at least 20 steps, got {window}")
+        if not threshold > 0:
+            raise ValueError(f"threshold must be > 0, got {threshold!r}")
+        self.optimizer = optimizer
+        self.every = every
+        self.window = window
+        self.threshold = float(threshold)
+        self.stop_reason: str | None = None
+        self.affected: list[str] = []
+        self.stopped_at: int | None = None
+        self._approx: Any = None
+        self._saved: list[tuple[Any, np.ndarray]] = []
+        self._rising_checks = 0
+
+    def __call__(self, approx: Any, losses: np.ndarray | None, i: int) -> None:
+        """Check step ``i``; raise ``StopIteration`` after restoring on divergence."""
+        if i % self.every:
+            return
+        if self._approx is None:
+            self._approx = approx
+            self._saved = [(v, v.get_value().copy()) for v in self._variables(approx)]
+        loss_ok = losses is None or not len(losses) or bool(np.isfinite(losses[-1]))
+        bad = [v for v, _ in self._saved if not np.isfinite(v.get_value(borrow=True)).all()]
+        if bad or not loss_ok:
+            self._stop_non_finite(approx, bad, i)
+        for variable, copy in self._saved:
+            np.copyto(copy, variable.get_value(borrow=True))
+        rise_check = self.window and i % max(self.every, self.window // 10) == 0
+        if rise_check and losses is not None and self._loss_rises(losses):
+            self._stop("rising-loss", i, f"the loss kept rising over the last {self.window} steps")
+
+    def restore(self) -> None:
+        """Write the last good parameters and accumulators back."""
+        for variable, copy in self._saved:
+            variable.set_value(copy.copy())
+
+    def _variables(self, approx: Any) -> list[Any]:
+        variables = list(approx.params)
+        if self.optimizer is not None:
+            variables += list(self.optimizer.state.buffers)
+        return variables
+
+    def _stop_non_finite(self, approx: Any, bad: list[Any], i: int) -> None:
+        self.affected = _affected_variables(approx, bad)
+        self.restore()
+        where = ", ".join(self.affected) if self.affected else "the loss"
+        self._stop("non-finite", i, f"NaN or inf in {where}; restored the last finite state")
+
+    def _stop(self, reason: str, i: int, message: str) -> None:
+        self.stop_reason = reason
+        self.stopped_at = i
+        raise StopIteration(f"DivergenceGuard stopped the fit at step {i}: {message}")
+
+    def _loss_rises(self, losses: np.ndarray) -> bool:
+        if len(losses) < self.window:
+            return False
+        recent = losses[-self.window :]
+        half = self.window // 2
+        first, second = recent[:half], recent[half:]
+        noise = 1.4826 * np.median(np.abs(np.diff(first))) / np.sqrt(2)
+        standard_error = 1.2533 * noise * np.sqrt(2.0 / half)  # of a difference of medians
+        rising = np.median(second) - np.median(first) > self.threshold * standard_error
+        self._rising_checks = self._rising_checks + 1 if rising else 0
+        return self._rising_checks >= 2
+
+
+def _affected_variables(approx: Any, bad: list[Any]) -> list[str]:
+    names: list[str] = []
+    for group in approx.groups:
+        for param_name, param in group.params_dict.items():
+            if not any(param is b for b in bad):
+                continue
+            flat = param.get_value(borrow=True).reshape(-1)
+            for var, owned in variable_indices(param_name, group).items():
+                if not np.isfinite(flat[owned]).all() and var not in names:
+                    names.append(var)
+    if not names and bad:
+        names = ["the optimizer's accumulators"]
+    return names
