@@ -4,8 +4,9 @@ Each call does one ``np.add.reduceat`` over the packed buffer (plus one gather w
 variables' entries are not contiguous) and stores the sums in preallocated storage; means,
 square roots and labels are computed only when `AccumulatorTracker.history` is read.
 The step counter column of the buffer is reduced as a last, ignored segment, which is
-cheaper than slicing it off. Buffers of at most `RAW_COLUMNS` columns (small models, where
-a step is cheapest) are copied whole instead and reduced when the history is read.
+cheaper than slicing it off. Buffers of at most `BLOCK_COLUMNS` columns (small models,
+where a step is cheapest and a reduction call costs the most relative to it) are copied
+into a block of `BLOCK` records instead, and each full block is reduced in one call.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from pymc_adadelta.hyperparams import describe_value
 from pymc_adadelta.optimizer import Adadelta
 from pymc_adadelta.views import variable_indices
 
-__all__ = ["RAW_COLUMNS", "AccumulatorTracker"]
+__all__ = ["BLOCK", "BLOCK_COLUMNS", "AccumulatorTracker"]
 
-#: Buffers with at most this many columns are recorded whole (at most 512 bytes a record).
-RAW_COLUMNS = 32
+#: Buffers with at most this many columns are copied and reduced a block at a time.
+BLOCK_COLUMNS = 512
+#: Records per block (the capacity is kept a multiple of it).
+BLOCK = 64
 
 
 class _Segments(NamedTuple):
@@ -33,12 +36,7 @@ class _Segments(NamedTuple):
     starts: np.ndarray
     counts: np.ndarray
     labels: list[tuple[str, str]]  # (param, variable) per segment
-    raw: bool  # record the whole buffer and reduce when the history is read
-
-    @property
-    def record_shape(self) -> tuple[int, ...]:
-        """Shape of what one call stores: the whole buffer or its segment sums."""
-        return self.buffer.get_value(borrow=True).shape if self.raw else (2, len(self.starts))
+    blocked: bool  # copy the buffer and reduce a block of records at a time
 
     def reduce(self, packed: np.ndarray) -> np.ndarray:
         """Sum ``packed[..., columns]`` per segment along the last axis."""
@@ -75,7 +73,7 @@ class AccumulatorTracker:
     10
     """
 
-    def __init__(self, optimizer: Adadelta, every: int = 1, capacity: int = 1024):
+    def __init__(self, optimizer: Adadelta, every: int = 1, capacity: int = 16 * BLOCK):
         if not isinstance(optimizer, Adadelta):
             raise TypeError(
                 f"optimizer must be a pymc_adadelta.Adadelta, got {type(optimizer).__name__}"
@@ -86,10 +84,11 @@ class AccumulatorTracker:
         self.every = every
         self._segments: list[_Segments] | None = None
         self._count = 0
-        self._capacity = capacity
-        self._steps = np.empty((capacity, 2))  # (iteration, loss) per record
+        self._capacity = -(-capacity // BLOCK) * BLOCK
+        self._steps = np.empty((self._capacity, 2))  # (iteration, loss) per record
         self._sums: list[np.ndarray] = []  # per buffer: (capacity, 2, n_segments + 1)
-        self._plan: list[tuple[Any, Any, np.ndarray]] = []
+        self._blocks: list[np.ndarray | None] = []  # per buffer: (BLOCK, 2, columns) or None
+        self._plan: list[tuple[Any, Any, np.ndarray, np.ndarray | None]] = []
 
     def __call__(self, approx: Any, losses: np.ndarray | None, i: int) -> None:
         """Record step ``i`` if it is one of every ``every`` steps."""
@@ -103,14 +102,24 @@ class AccumulatorTracker:
         steps = self._steps
         steps[k, 0] = i
         steps[k, 1] = losses[-1] if losses is not None and len(losses) else np.nan
-        for buffer, reduce, records in self._plan:
+        for buffer, reduce, sums, block in self._plan:
             packed = buffer.get_value(borrow=True)
-            records[k] = packed if reduce is None else reduce(packed)
+            if block is None:
+                sums[k] = reduce(packed)
+                continue
+            j = k % BLOCK
+            block[j] = packed
+            if j == BLOCK - 1:
+                sums[k - j : k + 1] = reduce(block)
         self._count = k + 1
 
     def _start(self, approx: Any) -> None:
         self._segments = _build_segments(self.optimizer, approx)
-        self._sums = [np.empty((self._capacity, *s.record_shape)) for s in self._segments]
+        self._sums = [np.empty((self._capacity, 2, len(s.starts))) for s in self._segments]
+        self._blocks = [
+            np.empty((BLOCK, *s.buffer.get_value(borrow=True).shape)) if s.blocked else None
+            for s in self._segments
+        ]
         self._make_plan()
 
     def _grow(self) -> None:
@@ -122,8 +131,8 @@ class AccumulatorTracker:
     def _make_plan(self) -> None:
         assert self._segments is not None
         self._plan = [
-            (s.buffer, None if s.raw else s.reduce, sums)
-            for s, sums in zip(self._segments, self._sums, strict=True)
+            (s.buffer, s.reduce, sums, block)
+            for s, sums, block in zip(self._segments, self._sums, self._blocks, strict=True)
         ]
 
     @property
@@ -141,9 +150,9 @@ class AccumulatorTracker:
         variables = list(dict.fromkeys(v for _, v in labels))
         n = self._count
         mean_sq = np.full((2, n, len(params), len(variables)), np.nan)
-        for segments, records in zip(self._segments, self._sums, strict=True):
-            sums = segments.reduce(records[:n]) if segments.raw else records[:n]
-            means = sums[:, :, :-1] / segments.counts  # (n, 2, n_segments)
+        self._flush_block()
+        for segments, sums in zip(self._segments, self._sums, strict=True):
+            means = sums[:n, :, :-1] / segments.counts  # (n, 2, n_segments)
             for k, (p, v) in enumerate(segments.labels):
                 mean_sq[:, :, params.index(p), variables.index(v)] = means[:, :, k].T
         eps = np.array([self._epsilon(p) for p in params])[None, :, None]
@@ -162,6 +171,14 @@ class AccumulatorTracker:
             },
             attrs={"every": self.every},
         )
+
+    def _flush_block(self) -> None:
+        """Reduce the records of the block being filled."""
+        done = self._count % BLOCK
+        first = self._count - done
+        for _, reduce, sums, block in self._plan:
+            if block is not None and done:
+                sums[first : self._count] = reduce(block[:done])
 
     def _epsilon(self, param: str) -> float:
         hyper = self.optimizer._group_hyperparameters.get(param, self.optimizer.hyperparameters)
@@ -197,5 +214,5 @@ def _segments(buffer: Any, entries: list[tuple[str, str, np.ndarray]]) -> _Segme
         starts=starts,
         counts=counts,
         labels=[(p, v) for p, v, _ in entries],
-        raw=counter_column + 1 <= RAW_COLUMNS,
+        blocked=counter_column + 1 <= BLOCK_COLUMNS,
     )
