@@ -17,6 +17,7 @@ from pymc_adadelta._op import AdadeltaStep
 from pymc_adadelta.callbacks import (
     AccumulatorTracker,
     Callback,
+    Convergence,
     DivergenceGuard,
     IterateAveraging,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "AdadeltaStep",
     "AdadeltaUpdates",
     "Callback",
+    "Convergence",
     "DivergenceGuard",
     "IterateAveraging",
     "ParamSlot",

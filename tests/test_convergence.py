@@ -1,0 +1,80 @@
+import numpy as np
+import pymc as pm
+import pytest
+
+from pymc_adadelta import Convergence, adadelta
+
+
+def normal_mean_model(n=50, seed=0):
+    y = np.random.default_rng(seed).normal(1.5, 1.0, size=n)
+    with pm.Model() as model:
+        mu = pm.Normal("mu", 0.0, 10.0)
+        pm.Normal("y", mu, 1.0, observed=y)
+    precision = n + 1 / 100
+    return model, y.sum() / precision, 1 / np.sqrt(precision)
+
+
+def drive(rule, approx, path):
+    """Feed the callback a made-up sequence of parameter values."""
+    mu = approx.params[0]
+    for i, value in enumerate(path, start=1):
+        mu.set_value(np.array([value]))
+        rule(approx, np.ones(i), i)
+
+
+@pytest.fixture
+def approx():
+    model, _, _ = normal_mean_model()
+    with model:
+        return pm.ADVI(random_seed=0).approx
+
+
+def test_stationary_noise_converges_and_a_random_walk_does_not(approx):
+    rng = np.random.default_rng(1)
+    stationary = Convergence(check_every=500, min_steps=1000)
+    with pytest.raises(StopIteration, match="reached"):
+        drive(stationary, approx, 1.0 + 0.01 * rng.normal(size=20_000))
+    assert stationary.converged and stationary.stationary_at <= 2000
+    walk = Convergence(check_every=500, min_steps=1000)
+    drive(walk, approx, np.cumsum(0.05 * rng.normal(size=20_000)))
+    # Short windows of a random walk can pass R-hat by chance; the MCSE check and the
+    # re-check of the whole window keep such a fit from being declared converged.
+    assert not walk.converged and not walk.average and walk.stop_reason is None
+
+
+def test_rhat_rule_stops_a_real_fit_and_averages_near_the_posterior():
+    model, post_mean, post_sd = normal_mean_model()
+    rule = Convergence(check_every=500, min_steps=1000)
+    with model:
+        approx = pm.fit(50_000, obj_optimizer=adadelta(), callbacks=[rule], progressbar=False,
+                        random_seed=3)  # fmt: skip
+    assert rule.converged and rule.converged_at < 50_000
+    assert len(approx.hist) < 50_000
+    assert abs(rule.average["mu"][0] - post_mean) < 0.1 * post_sd
+    assert rule.window_start <= rule.stationary_at <= rule.converged_at
+
+
+def test_stan_rule_stops_on_the_relative_loss_change():
+    model, _, _ = normal_mean_model()
+    rule = Convergence("stan", check_every=200, min_steps=400)
+    with model:
+        pm.fit(50_000, obj_optimizer=adadelta(), callbacks=[rule], progressbar=False,
+               random_seed=3)  # fmt: skip
+    assert rule.converged
+    last = [c["rel_change"] for c in rule.checks[-10:]]
+    assert np.mean(last) < 0.01 or np.median(last) < 0.01
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"rule": "cusum"}, "rule must be one of"),
+        ({"check_every": 0}, "check_every must be a positive integer"),
+        ({"check_every": 50, "thin": 10}, r"check_every \(50\) must be at least 10 \* thin"),
+        ({"rhat_threshold": 1.0}, r"rhat_threshold must be > 1.0"),
+        ({"mcse_threshold": 0.0}, "mcse_threshold must be > 0.0"),
+    ],
+)
+def test_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        Convergence(**kwargs)
