@@ -21,6 +21,7 @@ from pymc_adadelta.callbacks import (
     DivergenceGuard,
     IterateAveraging,
 )
+from pymc_adadelta.fit import FitResult, fit
 from pymc_adadelta.optimizer import Adadelta
 from pymc_adadelta.rule import adadelta_rule
 from pymc_adadelta.state import AdadeltaState, ParamSlot
@@ -39,9 +40,11 @@ __all__ = [
     "Callback",
     "Convergence",
     "DivergenceGuard",
+    "FitResult",
     "IterateAveraging",
     "ParamSlot",
     "__version__",
     "adadelta",
     "adadelta_rule",
+    "fit",
 ]

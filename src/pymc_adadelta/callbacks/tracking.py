@@ -113,6 +113,10 @@ class AccumulatorTracker:
                 sums[k - j : k + 1] = reduce(block)
         self._count = k + 1
 
+    def __len__(self) -> int:
+        """Number of steps recorded."""
+        return self._count
+
     def _start(self, approx: Any) -> None:
         self._segments = _build_segments(self.optimizer, approx)
         self._sums = [np.empty((self._capacity, 2, len(s.starts))) for s in self._segments]
