@@ -31,11 +31,11 @@ def approx():
 
 def test_stationary_noise_converges_and_a_random_walk_does_not(approx):
     rng = np.random.default_rng(1)
-    stationary = Convergence(check_every=500, min_steps=1000)
+    stationary = Convergence(check_every=500, min_steps=1000, min_window=500)
     with pytest.raises(StopIteration, match="reached"):
         drive(stationary, approx, 1.0 + 0.01 * rng.normal(size=20_000))
     assert stationary.converged and stationary.stationary_at <= 2000
-    walk = Convergence(check_every=500, min_steps=1000)
+    walk = Convergence(check_every=500, min_steps=1000, min_window=500)
     drive(walk, approx, np.cumsum(0.05 * rng.normal(size=20_000)))
     # Short windows of a random walk can pass R-hat by chance; the MCSE check and the
     # re-check of the whole window keep such a fit from being declared converged.
@@ -44,7 +44,7 @@ def test_stationary_noise_converges_and_a_random_walk_does_not(approx):
 
 def test_rhat_rule_stops_a_real_fit_and_averages_near_the_posterior():
     model, post_mean, post_sd = normal_mean_model()
-    rule = Convergence(check_every=500, min_steps=1000)
+    rule = Convergence(check_every=500, min_steps=1000, min_window=500)
     with model:
         approx = pm.fit(50_000, obj_optimizer=adadelta(), callbacks=[rule], progressbar=False,
                         random_seed=3)  # fmt: skip

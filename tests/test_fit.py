@@ -10,8 +10,8 @@ from .test_convergence import normal_mean_model
 def test_fit_stops_by_itself_and_returns_the_average():
     model, post_mean, post_sd = normal_mean_model()
     with model:
-        result = fit(progressbar=False, random_seed=3,
-                     convergence=Convergence(check_every=500, min_steps=1000))  # fmt: skip
+        rule = Convergence(check_every=500, min_steps=1000, min_window=500)
+        result = fit(progressbar=False, random_seed=3, convergence=rule)
     assert isinstance(result, FitResult)
     assert result.converged and result.stop_reason == "converged"
     assert result.n_steps < 50_000 and result.n_steps == result.convergence.converged_at

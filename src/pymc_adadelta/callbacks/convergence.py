@@ -45,6 +45,8 @@ class Convergence:
         No check before this step.
     thin : int, default 10
         Record one iterate in ``thin`` for the R̂ rule.
+    min_window : int, default 2000
+        Steps in the shortest candidate window (R̂ of fewer iterates is too noisy).
     max_coords : int, default 64
         Largest number of parameter coordinates tracked (a seeded random subset beyond).
     rhat_threshold : float, default 1.1
@@ -87,6 +89,7 @@ class Convergence:
         check_every: int = 1000,
         min_steps: int = 2000,
         thin: int = 10,
+        min_window: int = 2000,
         max_coords: int = 64,
         rhat_threshold: float = 1.1,
         mcse_threshold: float = 0.1,
@@ -94,8 +97,9 @@ class Convergence:
     ):
         if rule not in _RULES:
             raise ValueError(f"rule must be one of {_RULES}, got {rule!r}")
-        for name, value in (("check_every", check_every), ("min_steps", min_steps),
-                            ("thin", thin), ("max_coords", max_coords)):  # fmt: skip
+        counts = {"check_every": check_every, "min_steps": min_steps, "thin": thin,
+                  "min_window": min_window, "max_coords": max_coords}  # fmt: skip
+        for name, value in counts.items():
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if check_every < 10 * thin:
@@ -109,6 +113,7 @@ class Convergence:
         self.check_every = check_every
         self.min_steps = min_steps
         self.thin = thin
+        self.min_window = min_window
         self.max_coords = max_coords
         self.rhat_threshold = rhat_threshold
         self.mcse_threshold = mcse_threshold
@@ -210,7 +215,7 @@ class Convergence:
     def _stationary_window(self, draws: np.ndarray) -> int | None:
         """Index of the first draw of the best stationary window, or None."""
         n = len(draws)
-        smallest = max(20, self.check_every // (2 * self.thin))
+        smallest = max(self.min_window // self.thin, 20)
         sizes = np.unique(np.linspace(smallest, 0.95 * n, 5).astype(int) // 2 * 2)
         sizes = sizes[(sizes >= 20) & (sizes <= n)]
         if not len(sizes):

@@ -1,0 +1,80 @@
+"""Does the fit stop by itself, and how close does it get? Compared against long NUTS runs.
+
+For each real-data model in ``models.py``: PyMC's defaults (``pm.fit()``: 10k steps of
+ADVI with adagrad_window), ``pm.adadelta`` for 50k steps, and ``pymc_adadelta.fit()``
+(stops by itself; 50k at most). Prints steps used, wall time, the largest
+|posterior mean error| in NUTS standard deviations over every coordinate of every
+variable, and the median ratio of VI to NUTS standard deviations. NUTS summaries come
+from ``nuts_reference.json`` (``make_nuts_reference.py``).
+
+Usage: ``python benchmarks/convergence.py [--seed 11]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import pathlib
+import platform
+import time
+import warnings
+
+import numpy as np
+import pymc as pm
+
+from models import MODELS
+from pymc_adadelta import fit
+
+warnings.filterwarnings("ignore")
+REFERENCE = json.loads(pathlib.Path(__file__).with_name("nuts_reference.json").read_text())
+
+
+def errors(approx, reference: dict, seed: int) -> tuple[float, float]:
+    draws = approx.sample(4000, random_seed=seed)
+    posterior = draws.posterior if hasattr(draws, "posterior") else draws["posterior"]
+    z, ratios = [], []
+    for name, ref in reference.items():
+        values = np.asarray(posterior[name]).reshape(-1, len(ref["mean"]))
+        sd = np.asarray(ref["sd"])
+        z.extend(np.abs(values.mean(axis=0) - ref["mean"]) / sd)
+        ratios.extend(values.std(axis=0) / sd)
+    return float(np.max(z)), float(np.median(ratios))
+
+
+def run(name: str, how: str, seed: int) -> tuple[int, float, object]:
+    model = MODELS[name][0]()
+    t0 = time.perf_counter()
+    with model:
+        if how == "pm.fit defaults":
+            approx = pm.fit(random_seed=seed, progressbar=False)
+            steps = len(approx.hist)
+        elif how == "pm.adadelta 50k":
+            approx = pm.fit(50_000, obj_optimizer=pm.adadelta(), random_seed=seed,
+                            progressbar=False)  # fmt: skip
+            steps = len(approx.hist)
+        else:
+            result = fit(random_seed=seed, progressbar=False)
+            approx, steps = result.approx, result.n_steps
+    return steps, time.perf_counter() - t0, approx
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seed", type=int, default=11)
+    args = parser.parse_args()
+    print(f"# convergence  {datetime.date.today()}  python {platform.python_version()}  "
+          f"pymc {pm.__version__}  seed {args.seed}")  # fmt: skip
+    print("| model | gaussian | method | steps | seconds | max mean error (NUTS sd) "
+          "| median sd ratio |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|")
+    for name, (_, gaussian) in MODELS.items():
+        for how in ("pm.fit defaults", "pm.adadelta 50k", "pymc_adadelta.fit()"):
+            steps, seconds, approx = run(name, how, args.seed)
+            max_err, sd_ratio = errors(approx, REFERENCE[name], args.seed)
+            print(f"| {name} | {'yes' if gaussian else 'no'} | {how} | {steps} | {seconds:.1f} "
+                  f"| {max_err:.3f} | {sd_ratio:.2f} |", flush=True)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""Four real-data models for the convergence benchmark (data shipped with installed packages)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pymc as pm
+
+
+def _standardize(x: np.ndarray) -> np.ndarray:
+    return (x - x.mean(axis=0)) / x.std(axis=0)
+
+
+def linear_diabetes() -> pm.Model:
+    """Linear regression: scikit-learn's diabetes data (442 patients, 10 predictors)."""
+    from sklearn.datasets import load_diabetes
+
+    X, y = load_diabetes(return_X_y=True)
+    X, y = _standardize(X), _standardize(y)
+    with pm.Model(coords={"predictor": list(range(X.shape[1]))}) as model:
+        alpha = pm.Normal("alpha", 0.0, 1.0)
+        beta = pm.Normal("beta", 0.0, 1.0, dims="predictor")
+        sigma = pm.HalfNormal("sigma", 1.0)
+        pm.Normal("y", alpha + X @ beta, sigma, observed=y)
+    return model
+
+
+def logistic_cancer() -> pm.Model:
+    """Logistic regression: scikit-learn's breast-cancer data (569 tumours, 10 predictors)."""
+    from sklearn.datasets import load_breast_cancer
+
+    X, y = load_breast_cancer(return_X_y=True)
+    X = _standardize(X[:, :10])
+    with pm.Model(coords={"predictor": list(range(X.shape[1]))}) as model:
+        alpha = pm.Normal("alpha", 0.0, 2.5)
+        beta = pm.Normal("beta", 0.0, 2.5, dims="predictor")
+        pm.Bernoulli("y", logit_p=alpha + X @ beta, observed=y)
+    return model
+
+
+def poisson_randhie() -> pm.Model:
+    """Poisson regression: statsmodels' RAND health-insurance data, doctor visits (5,000 rows)."""
+    import statsmodels.api as sm
+
+    data = sm.datasets.randhie.load_pandas().data.iloc[:5000]
+    y = data["mdvis"].to_numpy()
+    X = _standardize(data.drop(columns="mdvis").to_numpy(dtype=float))
+    with pm.Model(coords={"predictor": list(range(X.shape[1]))}) as model:
+        alpha = pm.Normal("alpha", 0.0, 2.0)
+        beta = pm.Normal("beta", 0.0, 1.0, dims="predictor")
+        pm.Poisson("y", pm.math.exp(alpha + X @ beta), observed=y)
+    return model
+
+
+def hierarchical_schools() -> pm.Model:
+    """Hierarchical normal model (non-centered): the eight-schools data of Rubin (1981)."""
+    y = np.array([28.0, 8.0, -3.0, 7.0, -1.0, 1.0, 18.0, 12.0])
+    sigma = np.array([15.0, 10.0, 16.0, 11.0, 9.0, 11.0, 10.0, 18.0])
+    with pm.Model(coords={"school": list(range(8))}) as model:
+        mu = pm.Normal("mu", 0.0, 5.0)
+        tau = pm.HalfCauchy("tau", 5.0)
+        theta_raw = pm.Normal("theta_raw", 0.0, 1.0, dims="school")
+        theta = pm.Deterministic("theta", mu + tau * theta_raw, dims="school")
+        pm.Normal("y", theta, sigma, observed=y)
+    return model
+
+
+MODELS: dict[str, tuple[Callable[[], pm.Model], bool]] = {
+    # name: (builder, roughly Gaussian posterior)
+    "linear_diabetes": (linear_diabetes, True),
+    "poisson_randhie": (poisson_randhie, True),
+    "logistic_cancer": (logistic_cancer, False),
+    "hierarchical_schools": (hierarchical_schools, False),
+}
