@@ -1,4 +1,5 @@
-"""Four real-data models for the convergence benchmark (data shipped with installed packages)."""
+"""Benchmark models: four real-data models (data shipped with installed packages) and a
+generated regression of any size."""
 
 from __future__ import annotations
 
@@ -10,6 +11,17 @@ import pymc as pm
 
 def _standardize(x: np.ndarray) -> np.ndarray:
     return (x - x.mean(axis=0)) / x.std(axis=0)
+
+
+def synthetic_regression(d: int, n_obs: int = 100) -> pm.Model:
+    """Linear regression on generated data with ``d`` coefficients (cost benchmarks)."""
+    rng = np.random.default_rng(d)
+    X = rng.normal(size=(n_obs, d))
+    y = X @ rng.normal(size=d) + rng.normal(size=n_obs)
+    with pm.Model() as model:
+        beta = pm.Normal("beta", 0.0, 1.0, shape=d)
+        pm.Normal("y", X @ beta, 1.0, observed=y)
+    return model
 
 
 def linear_diabetes() -> pm.Model:

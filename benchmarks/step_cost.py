@@ -24,6 +24,7 @@ import numpy as np
 import pymc as pm
 import pytensor
 
+from models import synthetic_regression as regression
 from pymc_adadelta import adadelta
 from pymc_adadelta._compat import BACKEND_MODES, available_backends
 
@@ -32,16 +33,6 @@ warnings.filterwarnings("ignore")
 # (method, latent dimension) -> number of variational parameters 2d or d + d(d+1)/2
 ROWS = [("advi", 1), ("advi", 100), ("advi", 1000), ("fullrank_advi", 1), ("fullrank_advi", 19),
         ("fullrank_advi", 62)]  # fmt: skip
-
-
-def regression(d: int, n_obs: int = 100) -> pm.Model:
-    rng = np.random.default_rng(d)
-    X = rng.normal(size=(n_obs, d))
-    y = X @ rng.normal(size=d) + rng.normal(size=n_obs)
-    with pm.Model() as model:
-        beta = pm.Normal("beta", 0.0, 1.0, shape=d)
-        pm.Normal("y", X @ beta, 1.0, observed=y)
-    return model
 
 
 def sgd_with_one_state_array(grads: list, params: list) -> dict:

@@ -23,21 +23,12 @@ import pymc as pm
 import pytensor
 from pymc.variational.callbacks import Tracker
 
+from models import synthetic_regression as regression
 from pymc_adadelta import AccumulatorTracker, Adadelta
 
 warnings.filterwarnings("ignore")
 LATENT_DIMS = (1, 100, 1000)
 BLOCK = 2000
-
-
-def regression(d: int, n_obs: int = 100) -> pm.Model:
-    rng = np.random.default_rng(d)
-    X = rng.normal(size=(n_obs, d))
-    y = X @ rng.normal(size=d) + rng.normal(size=n_obs)
-    with pm.Model() as model:
-        beta = pm.Normal("beta", 0.0, 1.0, shape=d)
-        pm.Normal("y", X @ beta, 1.0, observed=y)
-    return model
 
 
 def variant(model: pm.Model, kind: str) -> pm.ADVI:
