@@ -61,6 +61,18 @@ class FitResult:
     convergence: Convergence | None = None
     last_iterate: dict[str, np.ndarray] = field(default_factory=dict)
 
+    def to_arviz(self, draws: int = 1000, *, random_seed: Any = None) -> Any:
+        """Export draws, history and diagnostics with `pymc_adadelta.to_arviz`."""
+        from pymc_adadelta.arviz import to_arviz
+
+        return to_arviz(self, draws, random_seed=random_seed)
+
+    def plot(self, **kwargs: Any) -> Any:
+        """Plot the optimization history with `pymc_adadelta.plot_history`."""
+        from pymc_adadelta.plots import plot_history
+
+        return plot_history(self, **kwargs)
+
 
 def fit(
     n: int = 50_000,
