@@ -69,3 +69,17 @@ def skip_on_pymc_jax_shape_bug(mode):
         if mode == "JAX" and any(bug in str(error) for bug in PYMC_JAX_SHAPE_BUGS):
             pytest.skip("PyMC's JAX VI backend fails on its shared parameters (pymc#8359)")
         raise
+
+
+def arviz_posterior_plot(data, var_names):
+    """Draw ArviZ's posterior plot of the installed major version (Agg backend)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import arviz as az
+
+    from pymc_adadelta._compat import ARVIZ_MAJOR
+
+    if ARVIZ_MAJOR == 0:
+        return az.plot_posterior(data, var_names=var_names)
+    return az.plot_dist(data, var_names=var_names)

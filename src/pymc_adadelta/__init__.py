@@ -14,6 +14,7 @@ from pymc_adadelta import (
     _rewrites,  # noqa: F401  (registers the in-place rewrite)
 )
 from pymc_adadelta._op import AdadeltaStep
+from pymc_adadelta.arviz import to_arviz
 from pymc_adadelta.callbacks import (
     AccumulatorTracker,
     Callback,
@@ -21,8 +22,10 @@ from pymc_adadelta.callbacks import (
     DivergenceGuard,
     IterateAveraging,
 )
+from pymc_adadelta.diagnostics import psis_khat
 from pymc_adadelta.fit import FitResult, fit
 from pymc_adadelta.optimizer import Adadelta
+from pymc_adadelta.plots import plot_history
 from pymc_adadelta.rule import adadelta_rule
 from pymc_adadelta.state import AdadeltaState, ParamSlot
 from pymc_adadelta.updates import AdadeltaUpdates, adadelta
@@ -47,4 +50,7 @@ __all__ = [
     "adadelta",
     "adadelta_rule",
     "fit",
+    "plot_history",
+    "psis_khat",
+    "to_arviz",
 ]

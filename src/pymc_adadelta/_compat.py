@@ -6,12 +6,30 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
 import pymc
 import pytensor
+import xarray as xr
 
-__all__ = ["BACKEND_MODES", "PYMC_MAJOR", "PYTENSOR_MAJOR", "available_backends"]
+__all__ = [
+    "ARVIZ_MAJOR",
+    "BACKEND_MODES",
+    "PYMC_MAJOR",
+    "PYTENSOR_MAJOR",
+    "arviz_group",
+    "arviz_root_attrs",
+    "available_backends",
+    "is_arviz_data",
+    "load_arviz",
+    "make_arviz",
+    "psis_khat_of_log_ratios",
+]
 
 PYMC_MAJOR = int(pymc.__version__.split(".")[0])
 PYTENSOR_MAJOR = int(pytensor.__version__.split(".")[0])
@@ -29,3 +47,81 @@ def available_backends() -> list[str]:
         for name, library in _BACKEND_LIBRARIES.items()
         if library is None or importlib.util.find_spec(library) is not None
     ]
+
+
+ARVIZ_MAJOR = int(importlib.metadata.version("arviz").split(".")[0])
+
+# ArviZ is imported inside the functions below: PyMC 6 loads it lazily too, and
+# ``import pymc_adadelta`` should not cost more than ``import pymc``.
+
+
+def make_arviz(
+    groups: Mapping[str, Mapping[str, Any]],
+    *,
+    coords: Mapping[str, Any],
+    dims: Mapping[str, Any],
+    attrs: Mapping[str, Any],
+    datasets: Mapping[str, xr.Dataset],
+) -> Any:
+    """Build the installed ArviZ's own object: InferenceData (0.x) or DataTree (1.x).
+
+    ``groups`` go through ArviZ's ``from_dict`` (sample dims ``chain, draw`` except for
+    ``*_data`` groups); ``datasets`` are added as ready-made groups; ``attrs`` are the
+    root attributes.
+    """
+    if ARVIZ_MAJOR == 0:
+        import arviz as az
+
+        as_kwargs: dict[str, Any] = dict(groups)
+        idata = az.from_dict(**as_kwargs, coords=coords, dims=dims)
+        with warnings.catch_warnings():  # groups outside ArviZ 0's schema are fine here
+            warnings.filterwarnings("ignore", message=".*not defined in the InferenceData")
+            idata.add_groups({name: ds for name, ds in datasets.items()})
+        idata.attrs = dict(attrs)
+        return idata
+    from arviz_base import from_dict
+
+    tree = from_dict(dict(groups), coords=coords, dims=dims, attrs={"/": dict(attrs)})
+    for name, ds in datasets.items():
+        tree[name] = xr.DataTree(ds)
+    return tree
+
+
+def is_arviz_data(obj: Any) -> bool:
+    """Whether ``obj`` is an InferenceData or a DataTree."""
+    if isinstance(obj, xr.DataTree):
+        return True
+    return ARVIZ_MAJOR == 0 and type(obj).__name__ == "InferenceData"
+
+
+def arviz_group(data: Any, name: str) -> xr.Dataset | None:
+    """Return group ``name`` of an InferenceData or DataTree as a Dataset, or None."""
+    if isinstance(data, xr.DataTree):
+        return data[name].to_dataset() if name in data.children else None
+    return getattr(data, name, None) if name in data.groups() else None
+
+
+def arviz_root_attrs(data: Any) -> dict[str, Any]:
+    """Return the root attributes of an InferenceData or DataTree."""
+    return dict(getattr(data, "attrs", None) or {})
+
+
+def load_arviz(path: str | Path) -> Any:
+    """Load what ``to_netcdf`` wrote, as the installed ArviZ's own object."""
+    if ARVIZ_MAJOR == 0:
+        import arviz as az
+
+        return az.from_netcdf(path)
+    return xr.open_datatree(path).load()
+
+
+def psis_khat_of_log_ratios(log_ratios: Any) -> float:
+    """Pareto k-hat of importance ratios given as ``log p - log q``, with ArviZ's PSIS."""
+    if ARVIZ_MAJOR == 0:
+        import arviz as az
+
+        return float(az.psislw(log_ratios)[1])
+    from arviz_stats.base import array_stats
+
+    # arviz-stats smooths the ratios of minus its input (its input is a log-likelihood).
+    return float(array_stats.psislw(-log_ratios, r_eff=1)[1])

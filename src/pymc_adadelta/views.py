@@ -22,7 +22,15 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-__all__ = ["accumulators_by_variable", "accumulators_dataset", "variable_indices"]
+__all__ = [
+    "accumulators_by_variable",
+    "accumulators_dataset",
+    "coords_for",
+    "dims_for",
+    "latent_labels",
+    "ordering",
+    "variable_indices",
+]
 
 Accumulators = Mapping[str, Mapping[str, np.ndarray]]
 
@@ -52,7 +60,7 @@ def accumulators_by_variable(
             result.setdefault(param_name, {}).update(
                 {
                     var: {which: split(arr, slc, shape) for which, arr in accumulators}
-                    for var, slc, shape in _ordering(group)
+                    for var, slc, shape in ordering(group)
                 }
             )
     return result
@@ -67,14 +75,14 @@ def accumulators_dataset(approx: Any, per_param: Accumulators) -> xr.Dataset:
     """
     nested = accumulators_by_variable(approx, per_param)
     model = approx.model
-    latent_labels = _latent_labels(approx)
+    labels = latent_labels(approx)
     data_vars: dict[str, Any] = {}
     coords: dict[str, Any] = {"accumulator": ["sq_grad", "sq_delta"]}
     vector_params = [p for p in nested if p in ("mu", "rho")]
     for group in approx.groups:
-        for var, _, shape in _ordering(group):
-            dims = _dims_for(model, var, shape)
-            coords.update(_coords_for(model, dims))
+        for var, _, shape in ordering(group):
+            dims = dims_for(model, var, shape)
+            coords.update(coords_for(model, dims))
             if vector_params:
                 stacked = np.stack(
                     [[nested[p][var][w] for w in coords["accumulator"]] for p in vector_params]
@@ -83,7 +91,7 @@ def accumulators_dataset(approx: Any, per_param: Accumulators) -> xr.Dataset:
             if "L_tril" in nested:
                 rows = np.stack([nested["L_tril"][var][w] for w in coords["accumulator"]])
                 data_vars[f"{var}_L_tril"] = (("accumulator", *dims, "latent"), rows)
-                coords["latent"] = latent_labels
+                coords["latent"] = labels
     coords["param"] = vector_params
     return xr.Dataset(data_vars, coords=coords)
 
@@ -96,7 +104,7 @@ def variable_indices(param_name: str, group: Any) -> dict[str, np.ndarray]:
     """
     n = group.ddim
     indices = {}
-    for var, slc, _ in _ordering(group):
+    for var, slc, _ in ordering(group):
         if param_name == "L_tril":
             owned = np.arange(slc.start * (slc.start + 1) // 2, slc.stop * (slc.stop + 1) // 2)
         elif param_name == "histogram":
@@ -108,7 +116,8 @@ def variable_indices(param_name: str, group: Any) -> dict[str, np.ndarray]:
     return indices
 
 
-def _ordering(group: Any) -> list[tuple[str, slice, tuple[int, ...]]]:
+def ordering(group: Any) -> list[tuple[str, slice, tuple[int, ...]]]:
+    """Return ``(value variable name, flat slice, shape)`` for each variable of a group."""
     return [(name, slc, tuple(shape)) for name, slc, shape, _ in group.ordering.values()]
 
 
@@ -128,7 +137,8 @@ def _splitter(param_name: str, group: Any) -> Any:
     return lambda arr, slc, shape: arr.reshape(-1)[slc].reshape(shape)
 
 
-def _dims_for(model: Any, value_name: str, shape: tuple[int, ...]) -> tuple[str, ...]:
+def dims_for(model: Any, value_name: str, shape: tuple[int, ...]) -> tuple[str, ...]:
+    """Return the model's dims of a value variable, or ``name_dim_i`` when it has none."""
     rv_name = _rv_name(model, value_name)
     dims = tuple(model.named_vars_to_dims.get(rv_name, ()) or ())
     sizes_agree = len(dims) == len(shape) and all(
@@ -140,7 +150,8 @@ def _dims_for(model: Any, value_name: str, shape: tuple[int, ...]) -> tuple[str,
     return tuple(f"{value_name}_dim_{i}" for i in range(len(shape)))
 
 
-def _coords_for(model: Any, dims: tuple[str, ...]) -> dict[str, Any]:
+def coords_for(model: Any, dims: tuple[str, ...]) -> dict[str, Any]:
+    """Return the model's coordinate values of those ``dims`` that have them."""
     return {d: list(model.coords[d]) for d in dims if model.coords.get(d) is not None}
 
 
@@ -151,10 +162,11 @@ def _rv_name(model: Any, value_name: str) -> str:
     return value_name
 
 
-def _latent_labels(approx: Any) -> list[str]:
+def latent_labels(approx: Any) -> list[str]:
+    """Label every coordinate of the flat latent vector, e.g. ``beta[0]``."""
     labels: list[str] = []
     for group in approx.groups:
-        for var, _, shape in _ordering(group):
+        for var, _, shape in ordering(group):
             labels.extend(
                 f"{var}[{','.join(map(str, idx))}]" if shape else var for idx in np.ndindex(shape)
             )

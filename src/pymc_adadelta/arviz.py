@@ -1,0 +1,190 @@
+"""`to_arviz`: a fitted approximation, its draws and its optimization history as ArviZ data.
+
+The result is the installed ArviZ's own object (InferenceData on ArviZ 0.x, DataTree on
+ArviZ 1.x) with these groups:
+
+- ``posterior``: draws of the free variables and deterministics, with the model's dims
+  and coords, as one chain (``chain`` has length 1, ``draw`` has ``draws`` entries) so
+  that ArviZ's functions apply unchanged;
+- ``sample_stats``: ``lp`` (log p on the unconstrained scale), ``logq`` and
+  ``log_weight = lp - logq`` per draw;
+- ``observed_data`` and ``constant_data`` as PyMC writes them;
+- ``vi_parameters``: the mean and sd of every model variable on the unconstrained scale
+  (dims ``vi_stat`` and the variable's own), plus ``cov`` (dims ``latent``,
+  ``latent_bis``) when a group is full rank;
+- ``optimization`` (when there is a history): ``loss`` per step (dim ``iteration``) and
+  the accumulator summaries of a `FitResult` (dims ``tracked_iteration``, ``param``,
+  ``variable``).
+
+Root attributes name the approximation, optimizer and hyperparameters, steps, whether
+and where it converged, the PSIS k-hat of the exported draws and the library versions.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from pymc.backends.arviz import (
+    coords_and_dims_for_inferencedata,
+    find_constants,
+    find_observations,
+)
+
+from pymc_adadelta._compat import make_arviz
+from pymc_adadelta._inputs import check_draws, split_input
+from pymc_adadelta.diagnostics import khat_of_log_ratios
+from pymc_adadelta.draws import approximation_draws, evaluate_model, gaussian_moments
+from pymc_adadelta.views import coords_for, dims_for, latent_labels, ordering
+
+__all__ = ["GROUP_SHORT_NAMES", "export_attrs", "optimization_history", "to_arviz", "vi_parameters"]
+
+#: Method name written in ``attrs["method"]`` per PyMC group family.
+GROUP_SHORT_NAMES = {"mean_field": "advi", "full_rank": "fullrank_advi", "empirical": "svgd"}
+_VERSIONED = ("pymc_adadelta", "pymc", "pytensor", "arviz")
+
+
+def to_arviz(
+    approx_or_result: Any, draws: int = 1000, *, random_seed: Any = None, model: Any = None
+) -> Any:
+    """Export a fitted approximation as ArviZ data: draws, history, parameters, k-hat.
+
+    Parameters
+    ----------
+    approx_or_result : pymc Approximation or FitResult
+        What ``pm.fit`` or `fit` returned.
+    draws : int, default 1000
+        Draws from the approximation.
+    random_seed : int or numpy Generator, optional
+        Seed of the draws.
+    model : pm.Model, optional
+        When given, the approximation must belong to it.
+
+    Returns
+    -------
+    arviz.InferenceData or xarray.DataTree
+        The installed ArviZ's own type, with the groups listed in the module docstring.
+
+    Examples
+    --------
+    >>> import pymc as pm
+    >>> from pymc_adadelta import fit, to_arviz
+    >>> with pm.Model(coords={"coef": ["a", "b"]}):
+    ...     beta = pm.Normal("beta", 0.0, 1.0, dims="coef")
+    ...     result = fit(2_000, convergence=None, progressbar=False, random_seed=1)
+    >>> data = to_arviz(result, draws=200, random_seed=2)
+    >>> data["posterior"]["beta"].dims
+    ('chain', 'draw', 'coef')
+    """
+    approx, result = split_input(approx_or_result, model)
+    check_draws(draws)
+    q = approximation_draws(approx, draws, np.random.default_rng(random_seed))
+    p = evaluate_model(approx.model, q.values)
+    log_weight = p.lp - q.logq
+    coords, dims = coords_and_dims_for_inferencedata(approx.model)
+    groups = {
+        "posterior": {name: value[None] for name, value in p.posterior.items()},
+        "sample_stats": {"lp": p.lp[None], "logq": q.logq[None], "log_weight": log_weight[None]},
+        "observed_data": find_observations(approx.model),
+        "constant_data": find_constants(approx.model),
+    }
+    datasets = {"vi_parameters": vi_parameters(approx)}
+    history = optimization_history(approx, result)
+    if history is not None:
+        datasets["optimization"] = history
+    attrs = export_attrs(approx, result, khat_of_log_ratios(log_weight), draws)
+    return make_arviz(
+        {k: v for k, v in groups.items() if v}, coords=coords, dims=dims, attrs=attrs,
+        datasets=datasets,
+    )  # fmt: skip
+
+
+def vi_parameters(approx: Any) -> xr.Dataset:
+    """Mean and sd per model variable on the unconstrained scale; ``cov`` for full rank."""
+    model = approx.model
+    data_vars: dict[str, Any] = {}
+    coords: dict[str, Any] = {"vi_stat": ["mean", "sd"]}
+    chols = []
+    for group in approx.groups:
+        if "histogram" in group.params_dict:
+            particles = group.params_dict["histogram"].get_value()
+            mean, sd, chol = particles.mean(0), particles.std(0), None
+        else:
+            mean, sd, chol = gaussian_moments(group)
+        chols.append(chol if chol is not None else np.diag(sd))
+        for name, slc, shape in ordering(group):
+            var_dims = dims_for(model, name, shape)
+            coords.update(coords_for(model, var_dims))
+            stacked = np.stack([mean[slc].reshape(shape), sd[slc].reshape(shape)])
+            data_vars[name] = (("vi_stat", *var_dims), stacked)
+    if any(g.short_name == "full_rank" for g in approx.groups):
+        chol = _block_diagonal(chols)
+        data_vars["cov"] = (("latent", "latent_bis"), chol @ chol.T)
+        coords["latent"] = coords["latent_bis"] = latent_labels(approx)
+    return xr.Dataset(data_vars, coords=coords)
+
+
+def _block_diagonal(blocks: list[np.ndarray]) -> np.ndarray:
+    n = sum(len(b) for b in blocks)
+    out = np.zeros((n, n))
+    start = 0
+    for block in blocks:
+        stop = start + len(block)
+        out[start:stop, start:stop] = block
+        start = stop
+    return out
+
+
+def optimization_history(approx: Any, result: Any) -> xr.Dataset | None:
+    """Loss per step and, for a `FitResult`, the tracked accumulator summaries."""
+    loss = np.asarray(getattr(approx, "hist", ()), dtype=float)
+    history = result.history if result is not None else xr.Dataset()
+    if not loss.size and "loss" in history:
+        loss = history["loss"].to_numpy()  # the fit ended before PyMC stored its history
+    parts = []
+    if loss.size:
+        parts.append(xr.Dataset({"loss": ("iteration", loss)},
+                                coords={"iteration": np.arange(1, loss.size + 1)}))  # fmt: skip
+    tracked = history.drop_vars("loss", errors="ignore")
+    if tracked.data_vars:
+        parts.append(tracked.rename(iteration="tracked_iteration"))
+    return xr.merge(parts, combine_attrs="drop") if parts else None
+
+
+def export_attrs(approx: Any, result: Any, khat: float, draws: int) -> dict[str, Any]:
+    """Root attributes: method, optimizer, steps, convergence, k-hat and versions."""
+    attrs: dict[str, Any] = {
+        "method": "+".join(
+            GROUP_SHORT_NAMES.get(g.short_name, g.short_name) for g in approx.groups
+        ),
+        "psis_khat": khat,
+        "psis_khat_draws": draws,
+        "n_steps": len(getattr(approx, "hist", ())),
+    }
+    if result is not None:
+        attrs.update(_result_attrs(result))
+    attrs.update({f"{lib}_version": importlib.metadata.version(lib.replace("_", "-"))
+                  for lib in _VERSIONED})  # fmt: skip
+    return attrs
+
+
+def _result_attrs(result: Any) -> dict[str, Any]:
+    optimizer = result.optimizer
+    attrs: dict[str, Any] = {
+        "optimizer": type(optimizer).__name__,
+        "optimizer_hyperparameters": json.dumps(optimizer.hyperparameters.describe()),
+        "n_steps": int(result.n_steps),
+        "converged": int(result.converged),
+        "stop_reason": result.stop_reason,
+    }
+    rule = result.convergence
+    if rule is not None:
+        attrs["convergence_rule"] = rule.rule
+        for name in ("converged_at", "stationary_at", "window_start"):
+            value = getattr(rule, name, None)
+            if value is not None:
+                attrs[name] = int(value)
+    return attrs

@@ -1,0 +1,128 @@
+"""`plot_history`: how a fit went, from a `FitResult` or from exported ArviZ data.
+
+One figure, shared x axis (optimization step): the loss (raw and smoothed) and, when the
+fit was tracked, one panel per accumulator summary (``grad_rms``, ``delta_rms``,
+``step_size``) with a line per model variable and parameter. Vertical lines mark where
+the iterates were found stationary (averaging starts) and where convergence was declared.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from pymc_adadelta._compat import arviz_group, arviz_root_attrs, is_arviz_data
+
+__all__ = ["MARKERS", "SUMMARIES", "plot_history"]
+
+#: Accumulator summaries drawn, one panel each, when the history has them.
+SUMMARIES = ("grad_rms", "delta_rms", "step_size")
+#: Attribute holding the step of each marker, and its label.
+MARKERS = {"window_start": "averaging starts", "converged_at": "converged"}
+
+
+def plot_history(result_or_data: Any, *, smooth: int | None = None, figsize: Any = None) -> Any:
+    """Plot the loss and accumulator traces of a fit.
+
+    Parameters
+    ----------
+    result_or_data : FitResult, InferenceData or DataTree
+        A `FitResult`, or what `to_arviz` returned (also after saving and loading it).
+    smooth : int, optional
+        Width in steps of the moving average drawn over the loss; defaults to 1% of
+        the steps (at least 1).
+    figsize : tuple of float, optional
+        Figure size in inches.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Axes: the loss first, then one per accumulator summary present.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import pymc as pm
+    >>> from pymc_adadelta import fit, plot_history
+    >>> with pm.Model():
+    ...     x = pm.Normal("x", 0.0, 1.0, shape=2)
+    ...     result = fit(500, convergence=None, progressbar=False, random_seed=1)
+    >>> [ax.get_ylabel() for ax in plot_history(result).axes]
+    ['loss', 'grad_rms', 'delta_rms', 'step_size']
+    """
+    import matplotlib.pyplot as plt
+
+    history, attrs = _history_and_attrs(result_or_data)
+    summaries = [name for name in SUMMARIES if name in history]
+    fig, axes = plt.subplots(
+        1 + len(summaries), 1, sharex=True, squeeze=False,
+        figsize=figsize or (7.0, 2.2 * (1 + len(summaries))),
+    )  # fmt: skip
+    axes = axes[:, 0]
+    _plot_loss(axes[0], history, smooth)
+    for ax, name in zip(axes[1:], summaries, strict=True):
+        _plot_summary(ax, history[name])
+    for ax in axes:
+        _plot_markers(ax, attrs)
+    axes[0].legend(loc="upper right", fontsize="small")
+    axes[-1].set_xlabel("step")
+    fig.tight_layout()
+    return fig
+
+
+def _history_and_attrs(obj: Any) -> tuple[xr.Dataset, dict[str, Any]]:
+    from pymc_adadelta.arviz import export_attrs, optimization_history
+    from pymc_adadelta.fit import FitResult
+
+    if isinstance(obj, FitResult):
+        history = optimization_history(obj.approx, obj)
+        attrs = export_attrs(obj.approx, obj, khat=float("nan"), draws=0)
+    elif is_arviz_data(obj):
+        history, attrs = arviz_group(obj, "optimization"), arviz_root_attrs(obj)
+    else:
+        raise TypeError(
+            f"result_or_data must be a FitResult or what to_arviz returned, "
+            f"got {type(obj).__name__}"
+        )
+    if history is None or "loss" not in history or history.sizes.get("iteration", 0) == 0:
+        raise ValueError(
+            "result_or_data has no optimization history (no loss was recorded); "
+            "was the fit run for at least one step?"
+        )
+    return history, attrs
+
+
+def _plot_loss(ax: Any, history: xr.Dataset, smooth: int | None) -> None:
+    loss = history["loss"].to_numpy()
+    steps = history["iteration"].to_numpy()
+    width = smooth or max(1, len(loss) // 100)
+    ax.plot(steps, loss, lw=0.5, alpha=0.4, color="C0", label="loss")
+    if width > 1 and len(loss) >= width:
+        smoothed = np.convolve(loss, np.ones(width) / width, mode="valid")
+        ax.plot(steps[width - 1 :], smoothed, color="C0", label=f"mean of {width} steps")
+    low, high = np.nanpercentile(loss, [0.5, 99.5])  # early spikes would flatten the rest
+    if high > low:
+        ax.set_ylim(low - 0.05 * (high - low), high + 0.05 * (high - low))
+    ax.set_ylabel("loss")
+
+
+def _plot_summary(ax: Any, values: xr.DataArray) -> None:
+    steps = values["tracked_iteration"].to_numpy()
+    for k, param in enumerate(values["param"].to_numpy()):
+        for j, variable in enumerate(values["variable"].to_numpy()):
+            trace = values.sel(param=param, variable=variable).to_numpy()
+            if np.isfinite(trace).any():
+                ax.plot(steps, trace, color=f"C{j}", ls=["-", "--", ":"][k % 3], lw=1,
+                        label=f"{param}: {variable}")  # fmt: skip
+    ax.set_yscale("log")
+    ax.set_ylabel(str(values.name))
+    ax.legend(loc="upper right", fontsize="x-small", ncol=2)
+
+
+def _plot_markers(ax: Any, attrs: dict[str, Any]) -> None:
+    for k, (key, label) in enumerate(MARKERS.items()):
+        if key in attrs:
+            ax.axvline(int(attrs[key]), color=f"C{3 + k}", ls="--", lw=1, label=label)

@@ -1,0 +1,70 @@
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pytest
+
+from pymc_adadelta import Convergence, fit, plot_history, to_arviz
+
+from .test_convergence import normal_mean_model
+
+
+@pytest.fixture(scope="module")
+def converged():
+    model, _, _ = normal_mean_model()
+    rule = Convergence(check_every=500, min_steps=1000, min_window=500)
+    return fit(model=model, convergence=rule, progressbar=False, random_seed=3)
+
+
+def line_labels(ax):
+    return [line.get_label() for line in ax.get_lines()]
+
+
+def test_panels_data_and_markers(converged, tmp_path):
+    fig = plot_history(converged, smooth=50)
+    loss_ax, *summary_axes = fig.axes
+    assert [ax.get_ylabel() for ax in fig.axes] == ["loss", "grad_rms", "delta_rms", "step_size"]
+    raw, smoothed = loss_ax.get_lines()[:2]
+    np.testing.assert_array_equal(raw.get_ydata(), converged.approx.hist)
+    assert len(smoothed.get_xdata()) == len(converged.approx.hist) - 49
+    assert {"averaging starts", "converged"} <= set(line_labels(loss_ax))
+    markers = {line.get_label(): line.get_xdata()[0] for line in loss_ax.get_lines()[2:]}
+    assert markers["converged"] == converged.n_steps
+    assert markers["averaging starts"] == converged.convergence.window_start
+    step_size = summary_axes[2]
+    assert {"mu: mu", "rho: mu"} <= set(line_labels(step_size))
+    assert step_size.get_yscale() == "log"
+    fig.savefig(tmp_path / "history.png")
+    assert (tmp_path / "history.png").stat().st_size > 10_000
+
+
+def test_exported_data_plots_the_same(converged):
+    from_result = plot_history(converged)
+    from_data = plot_history(to_arviz(converged, draws=10))
+    for a, b in zip(from_result.axes, from_data.axes, strict=True):
+        assert line_labels(a) == line_labels(b)
+        np.testing.assert_allclose(a.get_lines()[0].get_ydata(), b.get_lines()[0].get_ydata())
+
+
+def test_result_method_plots(converged):
+    assert len(converged.plot().axes) == 4
+
+
+def test_a_result_without_history_is_refused(converged):
+    import dataclasses
+
+    import xarray as xr
+
+    empty = dataclasses.replace(converged, history=xr.Dataset())
+    empty.approx.hist, saved = np.array([]), empty.approx.hist
+    try:
+        with pytest.raises(ValueError, match="no optimization history"):
+            plot_history(empty)
+    finally:
+        empty.approx.hist = saved
+
+
+def test_other_objects_are_refused():
+    with pytest.raises(TypeError, match="result_or_data must be a FitResult"):
+        plot_history([1.0, 2.0])
