@@ -163,3 +163,10 @@ def test_bad_input(result, kwargs, error, match):
 def test_not_an_approximation():
     with pytest.raises(TypeError, match="approx_or_result must be a pymc Approximation"):
         to_arviz({"mu": 1.0})
+
+
+def test_log_weights_can_be_skipped(result):
+    data = to_arviz(result, draws=50, random_seed=1, log_weights=False)
+    assert arviz_group(data, "sample_stats") is None and np.isnan(data.attrs["psis_khat"])
+    with_weights = to_arviz(result, draws=50, random_seed=1)
+    xr.testing.assert_equal(group(data, "posterior"), group(with_weights, "posterior"))

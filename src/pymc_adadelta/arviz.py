@@ -48,7 +48,12 @@ _VERSIONED = ("pymc_adadelta", "pymc", "pytensor", "arviz")
 
 
 def to_arviz(
-    approx_or_result: Any, draws: int = 1000, *, random_seed: Any = None, model: Any = None
+    approx_or_result: Any,
+    draws: int = 1000,
+    *,
+    random_seed: Any = None,
+    model: Any = None,
+    log_weights: bool = True,
 ) -> Any:
     """Export a fitted approximation as ArviZ data: draws, history, parameters, k-hat.
 
@@ -62,6 +67,10 @@ def to_arviz(
         Seed of the draws.
     model : pm.Model, optional
         When given, the approximation must belong to it.
+    log_weights : bool, default True
+        Compute ``sample_stats`` (``lp``, ``logq``, ``log_weight``) and the PSIS k-hat.
+        This evaluates the model's log density at every draw, which dominates the cost
+        of the export for models with much data; False skips it.
 
     Returns
     -------
@@ -82,20 +91,25 @@ def to_arviz(
     approx, result = split_input(approx_or_result, model)
     check_draws(draws)
     q = approximation_draws(approx, draws, np.random.default_rng(random_seed))
-    p = evaluate_model(approx.model, q.values)
-    log_weight = p.lp - q.logq
+    p = evaluate_model(approx.model, q.values, with_lp=log_weights)
     coords, dims = coords_and_dims_for_inferencedata(approx.model)
     groups = {
         "posterior": {name: value[None] for name, value in p.posterior.items()},
-        "sample_stats": {"lp": p.lp[None], "logq": q.logq[None], "log_weight": log_weight[None]},
+        "sample_stats": {},
         "observed_data": find_observations(approx.model),
         "constant_data": find_constants(approx.model),
     }
+    khat = float("nan")
+    if log_weights:
+        log_weight = p.lp - q.logq
+        groups["sample_stats"] = {"lp": p.lp[None], "logq": q.logq[None],
+                                  "log_weight": log_weight[None]}  # fmt: skip
+        khat = khat_of_log_ratios(log_weight)
     datasets = {"vi_parameters": vi_parameters(approx)}
     history = optimization_history(approx, result)
     if history is not None:
         datasets["optimization"] = history
-    attrs = export_attrs(approx, result, khat_of_log_ratios(log_weight), draws)
+    attrs = export_attrs(approx, result, khat, draws)
     return make_arviz(
         {k: v for k, v in groups.items() if v}, coords=coords, dims=dims, attrs=attrs,
         datasets=datasets,

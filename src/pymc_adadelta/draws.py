@@ -115,24 +115,30 @@ def _group_draws(group: Any, draws: int, rng: np.random.Generator) -> tuple[np.n
     return flat, log_norm - log_det - 0.5 * np.einsum("ij,ij->i", eps, eps)
 
 
-_COMPILED: weakref.WeakKeyDictionary[Any, tuple[tuple[str, ...], Any]] = weakref.WeakKeyDictionary()
+#: Compiled functions per model, keyed by the variables they compute and ``with_lp``.
+_COMPILED: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], Any]] = weakref.WeakKeyDictionary()
 
 
-def evaluate_model(model: Any, values: dict[str, np.ndarray]) -> ModelDraws:
-    """Evaluate free variables, deterministics and ``log p`` at unconstrained ``values``."""
+def evaluate_model(
+    model: Any, values: dict[str, np.ndarray], *, with_lp: bool = True
+) -> ModelDraws:
+    """Evaluate free variables, deterministics and ``log p`` at unconstrained ``values``.
+
+    With ``with_lp=False`` the log density is not evaluated and ``lp`` is empty.
+    """
     names = [rv.name for rv in model.free_RVs] + [d.name for d in model.deterministics]
-    key = tuple(names)
-    cached = _COMPILED.get(model)
-    if cached is None or cached[0] != key:
-        cached = (key, _compile(model))
-        _COMPILED[model] = cached
-    function = cached[1]
-    outputs = function(*(values[v.name] for v in model.value_vars))
-    return ModelDraws(dict(zip(names, outputs[:-1], strict=True)), np.asarray(outputs[-1]))
+    key = (*names, with_lp)
+    cache = _COMPILED.setdefault(model, {})
+    if key not in cache:
+        cache[key] = _compile(model, with_lp)
+    outputs = cache[key](*(values[v.name] for v in model.value_vars))
+    lp = np.asarray(outputs[-1]) if with_lp else np.empty(0)
+    return ModelDraws(dict(zip(names, outputs[: len(names)], strict=True)), lp)
 
 
-def _compile(model: Any) -> Any:
-    outputs = model.replace_rvs_by_values([*model.free_RVs, *model.deterministics, model.logp()])
+def _compile(model: Any, with_lp: bool) -> Any:
+    wanted = [*model.free_RVs, *model.deterministics] + ([model.logp()] if with_lp else [])
+    outputs = model.replace_rvs_by_values(wanted)
     batched = {
         v: pt.tensor(name=v.name, dtype=v.dtype, shape=(None, *v.type.shape))
         for v in model.value_vars
