@@ -1,16 +1,21 @@
 """Quickstart: fit a linear regression with ADVI and pymc-adadelta's Adadelta.
 
 Prints the fitted posterior means next to the least-squares estimate, the optimizer's
-state per model variable, and how far the fit's per-step cost is from plain PyMC.
+state per model variable and the PSIS k-hat of the approximation, and saves a plot of the
+optimization history (``quickstart_history.png`` in the current folder).
 Run: ``python examples/quickstart.py``
 """
 
 import warnings
 
+import matplotlib
+
+matplotlib.use("Agg")
+
 import numpy as np
 import pymc as pm
 
-from pymc_adadelta import adadelta
+from pymc_adadelta import adadelta, plot_history, to_arviz
 
 warnings.filterwarnings("ignore", category=FutureWarning)
 
@@ -31,8 +36,8 @@ def main() -> None:
         approx = pm.fit(20_000, method="advi", obj_optimizer=optimizer, random_seed=1,
                         progressbar=False)  # fmt: skip
 
-    draws = approx.sample(2000, random_seed=2)
-    posterior = draws.posterior if hasattr(draws, "posterior") else draws["posterior"]
+    data = to_arviz(approx, draws=2000, random_seed=2)  # InferenceData or DataTree
+    posterior = data["posterior"]
     vi_means = posterior["beta"].mean(("chain", "draw")).values
     least_squares, *_ = np.linalg.lstsq(X, y, rcond=None)
 
@@ -50,6 +55,11 @@ def main() -> None:
     print(ds["beta"].sel(param="mu", accumulator="sq_grad").to_series().to_string())
     max_gap = np.max(np.abs(vi_means - least_squares))
     print(f"\nmax |VI mean - least squares| = {max_gap:.3f}")
+    khat = data.attrs["psis_khat"]
+    verdict = "good" if khat < 0.5 else "usable with care" if khat < 0.7 else "do not trust"
+    print(f"PSIS k-hat of the approximation: {khat:.2f} ({verdict})")
+    plot_history(data).savefig("quickstart_history.png", dpi=80)
+    print("optimization history plotted in quickstart_history.png")
 
 
 if __name__ == "__main__":
