@@ -2,7 +2,7 @@ import numpy as np
 import pymc as pm
 import pytest
 
-from pymc_adadelta import Adadelta, Convergence, FitResult, fit
+from pymc_adadelta import Adadelta, Checkpoint, Convergence, FitResult, fit
 
 from .test_convergence import normal_mean_model
 
@@ -27,6 +27,7 @@ def test_fit_without_a_rule_runs_every_step(model):
     result = fit(300, model=model, convergence=None, progressbar=False, random_seed=1)
     assert result.stop_reason == "max_steps" and result.n_steps == 300
     assert not result.converged and result.last_iterate == {}
+    assert result.approx.hist.shape == (300,) and np.isfinite(result.approx.hist).all()
 
 
 def test_fit_with_the_stan_rule_and_full_rank():
@@ -55,6 +56,9 @@ def test_fit_restores_the_last_finite_state_on_nan(model):
         ({"method": "nuts"}, ValueError, "method must be one of"),
         ({"optimizer": pm.adadelta()}, TypeError, "optimizer must be a pymc_adadelta.Adadelta"),
         ({"convergence": "soon"}, ValueError, "convergence must be"),
+        ({"checkpoint_every": 0}, ValueError, "checkpoint_every must be a positive integer, got 0"),
+        ({"resume": True}, ValueError, "resume=True resumes from the checkpoint file"),
+        ({"resume": "missing.npz"}, FileNotFoundError, "no checkpoint at 'missing.npz'"),
     ],
 )
 def test_bad_arguments(model, kwargs, error, match):
@@ -66,3 +70,34 @@ def test_user_optimizer_keeps_its_state(model):
     optimizer = Adadelta(learning_rate=0.5)
     result = fit(100, model=model, optimizer=optimizer, convergence=None, progressbar=False)
     assert result.optimizer is optimizer and optimizer.state.n_steps == 100
+
+
+def test_keyboard_interrupt_inside_a_step_returns_the_result(model, tmp_path):
+    """A Ctrl-C that could not wait for the end of the step (a second one, say)."""
+
+    def ctrl_c(approx, losses, i):
+        if i == 30:
+            raise KeyboardInterrupt
+
+    path = tmp_path / "fit.npz"
+    result = fit(
+        100,
+        model=model,
+        callbacks=[ctrl_c],
+        checkpoint=path,
+        checkpoint_every=20,
+        convergence=None,
+        progressbar=False,
+    )
+    assert (result.stop_reason, result.n_steps) == ("interrupted", 30)
+    assert result.history.sizes["iteration"] == 3
+    assert Checkpoint.load(path).step == 20  # the state mid-step is not saved
+
+
+def test_a_callback_stopping_the_fit_is_reported_as_interrupted(model):
+    def stop(approx, losses, i):
+        if i == 50:
+            raise StopIteration
+
+    result = fit(100, model=model, callbacks=[stop], convergence=None, progressbar=False)
+    assert (result.stop_reason, result.n_steps) == ("interrupted", 50)

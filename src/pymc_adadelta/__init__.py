@@ -18,6 +18,7 @@ from pymc_adadelta.arviz import to_arviz
 from pymc_adadelta.callbacks import (
     AccumulatorTracker,
     Callback,
+    Checkpoint,
     Convergence,
     DivergenceGuard,
     IterateAveraging,
@@ -41,6 +42,7 @@ __all__ = [
     "AdadeltaStep",
     "AdadeltaUpdates",
     "Callback",
+    "Checkpoint",
     "Convergence",
     "DivergenceGuard",
     "FitResult",

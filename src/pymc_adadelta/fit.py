@@ -1,21 +1,31 @@
-"""`fit()`: ``pm.fit`` with the package's callbacks wired together.
+"""`fit()`: Adadelta with the package's callbacks wired together, resumable.
 
-Adadelta, accumulator tracking, a divergence guard, a convergence rule and iterate
-averaging, returning a `FitResult`.
+Adadelta, accumulator tracking, a divergence guard, a convergence rule, iterate averaging,
+checkpoints and a progress display, returning a `FitResult`. `fit` compiles PyMC's step
+function itself and runs the steps, so that it can resume a fit from a checkpoint (the
+step numbers, losses and random state carry on), turn Ctrl-C into a clean stop after the
+step under way, and show its own progress bar.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 import pymc as pm
 import xarray as xr
 from pymc.variational.inference import ADVI, ASVGD, SVGD, FullRankADVI, Inference
 
-from pymc_adadelta.callbacks import AccumulatorTracker, Convergence, DivergenceGuard
+from pymc_adadelta._progress import ProgressDisplay
+from pymc_adadelta.callbacks import AccumulatorTracker, Checkpoint, Convergence, DivergenceGuard
+from pymc_adadelta.callbacks.checkpoint import CheckpointData
 from pymc_adadelta.optimizer import Adadelta
 
 __all__ = ["FitResult", "fit"]
@@ -36,20 +46,33 @@ class FitResult:
         and averaging was on.
     history : xarray.Dataset
         Loss and accumulator summaries with dimension ``iteration`` (see
-        `AccumulatorTracker.history`); ``attrs`` repeat the fields below.
+        `AccumulatorTracker.history`), including the steps before a resume; ``attrs``
+        repeat the fields below.
     converged : bool
         Whether the convergence rule stopped the fit.
     stop_reason : str
         ``"converged"``, ``"max_steps"``, ``"non-finite"``, ``"rising-loss"`` or
-        ``"interrupted"`` (Ctrl-C).
+        ``"interrupted"`` (Ctrl-C, or a callback of yours stopped the fit).
     n_steps : int
-        Steps taken.
+        Steps taken, counting those before a resume.
     optimizer : Adadelta
         The optimizer, with its state.
     convergence : Convergence or None
         The rule that was used, with its checks.
     last_iterate : dict of str to ndarray
         The parameters before averaging replaced them (empty when nothing was averaged).
+    resumed_from : int
+        The step of the checkpoint the fit resumed from (0 for a fresh fit).
+
+    Examples
+    --------
+    >>> import pymc as pm
+    >>> from pymc_adadelta import fit
+    >>> with pm.Model():
+    ...     x = pm.Normal("x", 0.0, 1.0)
+    ...     result = fit(300, convergence=None, progressbar=False, random_seed=1)
+    >>> result.stop_reason, result.n_steps, result.history.sizes["iteration"]
+    ('max_steps', 300, 30)
     """
 
     approx: Any
@@ -60,6 +83,7 @@ class FitResult:
     optimizer: Adadelta
     convergence: Convergence | None = None
     last_iterate: dict[str, np.ndarray] = field(default_factory=dict)
+    resumed_from: int = 0
 
     def to_arviz(self, draws: int = 1000, *, random_seed: Any = None) -> Any:
         """Export draws, history and diagnostics with `pymc_adadelta.to_arviz`."""
@@ -74,6 +98,13 @@ class FitResult:
         return plot_history(self, **kwargs)
 
 
+class _Outcome(NamedTuple):
+    """How the step loop ended."""
+
+    reason: str | None  # "non-finite", "interrupted", or None: done or stopped by a callback
+    clean: bool  # every step taken ran all its callbacks: the state is worth checkpointing
+
+
 def fit(
     n: int = 50_000,
     *,
@@ -85,6 +116,9 @@ def fit(
     average: bool = True,
     random_seed: Any = None,
     progressbar: bool = True,
+    checkpoint: str | os.PathLike[str] | None = None,
+    checkpoint_every: int = 1000,
+    resume: str | os.PathLike[str] | bool | None = None,
     **pm_fit_kwargs: Any,
 ) -> FitResult:
     """Fit a variational approximation with Adadelta until it has converged.
@@ -92,7 +126,7 @@ def fit(
     Parameters
     ----------
     n : int, default 50_000
-        Most steps to take.
+        Most steps to take, counting those before a resume.
     model : pm.Model, optional
         Defaults to the model on the context stack.
     method : str or Inference, default "advi"
@@ -100,7 +134,7 @@ def fit(
     optimizer : Adadelta, optional
         Defaults to ``Adadelta()``.
     callbacks : sequence of callables, optional
-        More callbacks, called after the package's own.
+        More callbacks, called after the package's own and before the checkpoint.
     convergence : "auto", "rhat", "stan", Convergence or None, default "auto"
         The stopping rule; ``"auto"`` is ``Convergence("rhat")``; None runs all ``n`` steps.
     average : bool, default True
@@ -109,13 +143,32 @@ def fit(
     random_seed : int or Generator, optional
         Seed of the fit.
     progressbar : bool, default True
-        Show PyMC's progress bar.
+        Show a progress bar: step, smoothed loss, steps per second, convergence status.
+    checkpoint : str or os.PathLike, optional
+        Save the fit to this npz file every ``checkpoint_every`` steps and when it stops
+        (see `Checkpoint`).
+    checkpoint_every : int, default 1000
+        Steps between checkpoints.
+    resume : str, os.PathLike or bool, optional
+        Continue the fit saved in this checkpoint: its parameters, optimizer state,
+        random state and history, for the remaining ``n - step`` steps. True resumes
+        from ``checkpoint`` if that file exists and starts afresh otherwise.
     **pm_fit_kwargs
-        Passed to ``Inference.fit`` (``inf_kwargs`` goes to the Inference constructor).
+        ``score`` as in ``Inference.fit``, ``inf_kwargs`` for the Inference constructor,
+        and the step function's arguments (``obj_n_mc``, ``total_grad_norm_constraint``,
+        ``compile_kwargs``, ...).
 
     Returns
     -------
     FitResult
+
+    Notes
+    -----
+    Ctrl-C stops the fit after the step under way, writes the checkpoint and returns the
+    result with ``stop_reason="interrupted"``; a second Ctrl-C stops at once (the last
+    checkpoint stays as it was). Ctrl-C while the step function compiles raises
+    ``KeyboardInterrupt`` as usual. On resume the convergence rule and your callbacks
+    start afresh; the tracker's history and the losses carry on.
 
     Examples
     --------
@@ -127,33 +180,227 @@ def fit(
     >>> result.stop_reason, result.n_steps < 50_000
     ('converged', True)
     """
-    _check_n(n)
+    _check_positive("n", n, "number of steps")
+    _check_positive("checkpoint_every", checkpoint_every)
     optimizer = _check_optimizer(optimizer)
     rule = _convergence_rule(convergence)
-    tracker = AccumulatorTracker(optimizer, every=TRACK_EVERY)
-    guard = DivergenceGuard(optimizer)
-    own = [guard, tracker] + ([rule] if rule is not None else [])
+    saver = (
+        None
+        if checkpoint is None
+        else Checkpoint(checkpoint, checkpoint_every, optimizer=optimizer)
+    )
+    saved = _read_resume(resume, checkpoint)
     inference = _inference(method, model, random_seed, pm_fit_kwargs.pop("inf_kwargs", None))
-    stop_reason = None
+    step, score = _compile(inference, optimizer, pm_fit_kwargs)
+    if saved is not None:
+        saved.restore(inference.approx, optimizer, step)
+    run = _Run(inference, optimizer, rule, step, score, saved, saver)
+    return run(n, list(callbacks or []), progressbar=progressbar, average=average)
+
+
+@dataclass
+class _Run:
+    """The state of one call of `fit`: its parts, callbacks and what was resumed."""
+
+    inference: Inference
+    optimizer: Adadelta
+    rule: Convergence | None
+    step: Any
+    score: bool
+    saved: CheckpointData | None
+    saver: Checkpoint | None
+    tracker: AccumulatorTracker = field(init=False)
+    guard: DivergenceGuard = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.done = self.saved.step if self.saved is not None else 0
+        self.tracker = AccumulatorTracker(self.optimizer, every=TRACK_EVERY)
+        self.guard = DivergenceGuard(self.optimizer)
+        if self.saver is not None:
+            self.saver.history, self.saver.step_function = self.history, self.step
+
+    def __call__(
+        self, n: int, callbacks: list[Any], *, progressbar: bool, average: bool
+    ) -> FitResult:
+        display = (
+            ProgressDisplay(n, rule=self.rule, first_step=self.done + 1) if progressbar else None
+        )
+        rule = [self.rule] if self.rule is not None else []
+        last = [c for c in (self.saver, display) if c is not None]
+        losses = self._losses(n)
+        try:
+            outcome = _run_steps(
+                self.step,
+                self.inference.approx,
+                [self.guard, self.tracker, *rule, *callbacks, *last],
+                losses,
+                self.done + 1,
+                n,
+            )
+        except BaseException:
+            if display is not None:
+                display.close("failed")
+            raise
+        n_steps = self.optimizer.state.n_steps
+        stop_reason = self._stop_reason(outcome, n_steps, n)
+        if display is not None:
+            display.close(stop_reason)
+        if self._worth_saving(outcome, stop_reason, n_steps):
+            assert self.saver is not None
+            self.saver.save(self.inference.approx, _first(losses, n_steps), n_steps)
+        return self._result(stop_reason, _first(losses, n_steps), n_steps, average)
+
+    def _worth_saving(self, outcome: _Outcome, stop_reason: str, n_steps: int) -> bool:
+        """Whether to write a last checkpoint: a clean stop at a step not saved yet."""
+        fresh = self.saver is not None and self.saver.last_step != n_steps
+        return fresh and outcome.clean and stop_reason != "non-finite"
+
+    def history(self) -> xr.Dataset:
+        """The tracker's history, after the saved one when resuming."""
+        parts = [self.saved.history] if self.saved is not None else []
+        if len(self.tracker):
+            parts.append(self.tracker.history)
+        parts = [p for p in parts if p.data_vars]
+        if not parts:
+            return xr.Dataset()
+        return xr.concat(parts, dim="iteration") if len(parts) > 1 else parts[0].copy()
+
+    def _losses(self, n: int) -> np.ndarray | None:
+        """A buffer for every step's loss, holding the saved losses when resuming."""
+        if not self.score:
+            return None
+        losses = np.full(max(n, self.done), np.nan)
+        if self.saved is not None:
+            saved = self.saved.losses
+            losses[self.done - len(saved) : self.done] = saved
+        return losses
+
+    def _stop_reason(self, outcome: _Outcome, n_steps: int, n: int) -> str:
+        if outcome.reason == "non-finite":  # a NaN loss: PyMC would raise here
+            self.guard.restore()
+            return "non-finite"
+        for reason in (
+            self.rule.stop_reason if self.rule else None,
+            self.guard.stop_reason,
+            outcome.reason,
+        ):
+            if reason:
+                return reason
+        return "max_steps" if n_steps >= n else "interrupted"
+
+    def _result(
+        self, stop_reason: str, losses: np.ndarray | None, n_steps: int, average: bool
+    ) -> FitResult:
+        approx = self.inference.approx
+        if losses is not None:  # where pm.fit leaves the losses
+            self.inference.hist = approx.hist = losses.copy()
+        last_iterate = _apply_average(approx, self.rule) if average else {}
+        converged = self.rule is not None and self.rule.converged
+        history = self.history()
+        history.attrs.update(converged=int(converged), stop_reason=stop_reason, n_steps=n_steps)
+        return FitResult(
+            approx,
+            history,
+            converged,
+            stop_reason,
+            n_steps,
+            self.optimizer,
+            self.rule,
+            last_iterate,
+            self.done,
+        )
+
+
+def _run_steps(
+    step: Any, approx: Any, callbacks: Sequence[Any], losses: np.ndarray | None, first: int, n: int
+) -> _Outcome:
+    """Take steps ``first..n``, calling the callbacks after each, until one stops the fit."""
+    with _deferred_interrupt() as interrupted:
+        try:
+            for i in range(first, n + 1):
+                value = step()
+                seen = None
+                if losses is not None:
+                    loss = float(value)
+                    if loss != loss:  # NaN: stop before the callbacks, as PyMC does
+                        return _Outcome("non-finite", clean=False)
+                    losses[i - 1] = loss
+                    seen = losses[:i]
+                for callback in callbacks:
+                    callback(approx, seen, i)
+                if i < n and interrupted():
+                    return _Outcome("interrupted", clean=True)
+        except StopIteration:
+            return _Outcome(None, clean=True)
+        except KeyboardInterrupt:  # a second Ctrl-C, or one we could not defer
+            return _Outcome("interrupted", clean=False)
+    return _Outcome(None, clean=True)
+
+
+@contextlib.contextmanager
+def _deferred_interrupt() -> Iterator[Callable[[], bool]]:
+    """Turn the first Ctrl-C into a request to stop after the step under way.
+
+    Yields a function telling whether Ctrl-C was pressed; a second Ctrl-C raises
+    ``KeyboardInterrupt`` at once. Only done where Python's own handler is installed, in
+    the main thread (as in a terminal or a Jupyter kernel); elsewhere Ctrl-C behaves as
+    it otherwise would.
+    """
+    requested: list[bool] = []
+
+    def handler(signum: int, frame: Any) -> None:
+        if requested:
+            raise KeyboardInterrupt
+        requested.append(True)
+
+    ours = (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    )
+    if not ours:
+        yield lambda: False
+        return
+    signal.signal(signal.SIGINT, handler)
     try:
-        inference.fit(n, obj_optimizer=optimizer, callbacks=[*own, *(callbacks or [])],
-                      progressbar=progressbar, **pm_fit_kwargs)  # fmt: skip
-    except FloatingPointError:  # PyMC's own check of a NaN loss, before callbacks run
-        guard.restore()
-        stop_reason = "non-finite"
-    n_steps = optimizer.state.n_steps
-    stop_reason = stop_reason or _stop_reason(rule, guard, n_steps, n)
-    last_iterate = _apply_average(inference.approx, rule) if average else {}
-    converged = rule is not None and rule.converged
-    history = tracker.history if len(tracker) else xr.Dataset()
-    history.attrs.update(converged=int(converged), stop_reason=stop_reason, n_steps=n_steps)
-    return FitResult(inference.approx, history, converged, stop_reason, n_steps, optimizer,
-                     rule, last_iterate)  # fmt: skip
+        yield lambda: bool(requested)
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-def _check_n(n: Any) -> None:
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-        raise ValueError(f"n must be a positive number of steps, got {n!r}")
+def _first(losses: np.ndarray | None, count: int) -> np.ndarray | None:
+    return losses[:count] if losses is not None else None
+
+
+def _read_resume(resume: Any, checkpoint: Any) -> CheckpointData | None:
+    if resume is None or resume is False:
+        return None
+    if resume is True:
+        if checkpoint is None:
+            raise ValueError("resume=True resumes from the checkpoint file: pass checkpoint=path")
+        if not Path(checkpoint).exists():
+            return None
+        resume = checkpoint
+    saved = Checkpoint.load(resume)
+    if saved.optimizer is None:
+        raise ValueError(
+            f"resume={str(resume)!r}: the checkpoint holds no optimizer state (it was "
+            f"written without optimizer=...), so a fit cannot resume from it"
+        )
+    return saved
+
+
+def _compile(inference: Inference, optimizer: Adadelta, kwargs: dict[str, Any]) -> tuple[Any, bool]:
+    """Compile PyMC's step function with ``optimizer``; score as ``Inference.fit`` does."""
+    score = kwargs.pop("score", None)
+    returns_loss = bool(inference.objective.op.returns_loss)
+    score = returns_loss if score is None else bool(score) and returns_loss
+    step = inference.objective.step_function(score=score, obj_optimizer=optimizer, **kwargs)
+    return step, score
+
+
+def _check_positive(name: str, value: Any, what: str = "integer") -> None:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"{name} must be a positive {what}, got {value!r}")
 
 
 def _check_optimizer(optimizer: Any) -> Adadelta:
@@ -191,14 +438,6 @@ def _inference(method: Any, model: Any, random_seed: Any, inf_kwargs: Any) -> In
         kwargs["random_seed"] = random_seed
     with pm.modelcontext(model):
         return METHODS[method.lower()](**kwargs)
-
-
-def _stop_reason(rule: Convergence | None, guard: DivergenceGuard, n_steps: int, n: int) -> str:
-    if rule is not None and rule.stop_reason:
-        return rule.stop_reason
-    if guard.stop_reason:
-        return guard.stop_reason
-    return "max_steps" if n_steps >= n else "interrupted"
 
 
 def _apply_average(approx: Any, rule: Convergence | None) -> dict[str, np.ndarray]:
