@@ -54,6 +54,21 @@ def test_rhat_rule_stops_a_real_fit_and_averages_near_the_posterior():
     assert rule.window_start <= rule.stationary_at <= rule.converged_at
 
 
+def test_mcse_rule_drops_a_transient_and_refuses_a_random_walk(approx):
+    rng = np.random.default_rng(2)
+    ramp_then_flat = np.concatenate([np.linspace(0.0, 1.0, 3000), np.ones(20_000)])
+    rule = Convergence("mcse", check_every=1000, min_steps=2000, min_window=500)
+    with pytest.raises(StopIteration, match="mcse"):
+        drive(rule, approx, ramp_then_flat + 0.01 * rng.normal(size=23_000))
+    assert rule.window_start > 2000  # the ramp was dropped as a transient
+    sd = np.log(2.0)  # the approximation's sd, softplus(rho=0): the rule's unit
+    assert abs(rule.average["mu"][0] - 1.0) < 0.1 * sd
+    assert any(c["halves_drift"] > 0.2 for c in rule.checks)
+    walk = Convergence("mcse", check_every=1000, min_steps=2000, min_window=500)
+    drive(walk, approx, np.cumsum(0.05 * rng.normal(size=20_000)))
+    assert not walk.converged and not walk.average
+
+
 def test_stan_rule_stops_on_the_relative_loss_change():
     model, _, _ = normal_mean_model()
     rule = Convergence("stan", check_every=200, min_steps=400)

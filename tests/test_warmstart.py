@@ -1,0 +1,66 @@
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+import pytest
+
+from pymc_adadelta.draws import gaussian_moments
+from pymc_adadelta.warmstart import fixed_draws, warm_start
+
+
+def normal_means(n=40):
+    """Normal means with known noise: the posterior is exactly mean-field Gaussian."""
+    y = np.random.default_rng(0).normal([1.0, -2.0], 1.0, size=(n, 2))
+    with pm.Model() as model:
+        pm.Normal("mu", 0.0, 10.0, shape=2)
+        pm.Normal("y", model["mu"], 1.0, observed=y)
+    precision = n + 1 / 100
+    return model, y.sum(0) / precision, np.full(2, precision**-0.5)
+
+
+def test_fixed_draws_are_antithetic_and_standardized():
+    z = fixed_draws(30, 4, np.random.default_rng(1))
+    assert z.shape == (30, 4)
+    np.testing.assert_allclose(z[:15], -z[15:])
+    np.testing.assert_allclose((z**2).mean(0), 1.0)
+
+
+@pytest.mark.parametrize("method", ["advi", "fullrank_advi"])
+def test_lands_on_the_exact_optimum_of_a_gaussian_posterior(method):
+    model, post_mean, post_sd = normal_means()
+    with model:
+        inference = pm.ADVI(random_seed=1) if method == "advi" else pm.FullRankADVI(random_seed=1)
+    result = warm_start(inference.approx, random_seed=2)
+    assert result.applied and result.reason == "ok" and result.iterations > 0
+    moments = gaussian_moments(inference.approx.groups[0])
+    np.testing.assert_allclose(moments.mean, post_mean, atol=1e-4 * post_sd[0])
+    np.testing.assert_allclose(moments.sd, post_sd, rtol=1e-4)
+
+
+def test_minibatch_models_are_left_alone():
+    data = np.random.default_rng(0).normal(size=(200, 1))
+    with pm.Model():
+        batch = pm.Minibatch(data, batch_size=20)
+        mu = pm.Normal("mu", 0.0, 1.0)
+        pm.Normal("y", mu, 1.0, observed=batch, total_size=200)
+        approx = pm.ADVI(random_seed=1).approx
+    before = approx.params[0].get_value().copy()
+    result = warm_start(approx)
+    assert not result.applied and result.reason == "minibatch"
+    np.testing.assert_array_equal(approx.params[0].get_value(), before)
+
+
+def test_an_undefined_density_leaves_the_start_as_it_was():
+    with pm.Model():
+        x = pm.Normal("x", 0.0, 1.0)
+        pm.Potential("impossible", pt.log(-1.0 - x**2))
+        approx = pm.ADVI(random_seed=1).approx
+    result = warm_start(approx)
+    assert not result.applied and np.isnan(result.elbo)
+    assert approx.params[0].get_value()[0] == 0.0
+
+
+def test_particles_are_not_gaussian():
+    model, _, _ = normal_means()
+    with model:
+        approx = pm.SVGD(n_particles=3, random_seed=1).approx
+    assert warm_start(approx).reason == "not gaussian"
