@@ -151,7 +151,8 @@ def _objective(approx: Any, z: np.ndarray) -> Any:
     replace = {v: values[v.name].astype(v.dtype) for v in model.value_vars}
     logp = vectorize_graph(model.replace_rvs_by_values([model.logp()])[0], replace=replace)
     loss = -(logp.mean() + pt.log(sd).sum())
-    function = pytensor.function([params], [loss, pt.grad(loss, params)])
+    gradient: Any = pt.grad(loss, params)
+    function = pytensor.function([params], [loss, gradient])
 
     def loss_and_grad(flat: np.ndarray) -> tuple[float, np.ndarray]:
         value, grad = function(flat)
