@@ -1,13 +1,15 @@
 """Does the fit stop by itself, and how close does it get? Compared against long NUTS runs.
 
 For each real-data model in ``models.py``: PyMC's defaults (``pm.fit()``: 10k steps of
-ADVI with adagrad_window), ``pm.adadelta`` for 50k steps, and ``pymc_adadelta.fit()``
-(stops by itself; 50k at most). Prints steps used, wall time, the largest
-|posterior mean error| in NUTS standard deviations over every coordinate of every
-variable, and the median ratio of VI to NUTS standard deviations. NUTS summaries come
-from ``nuts_reference.json`` (``make_nuts_reference.py``).
+ADVI with adagrad_window), ``pm.adadelta`` for 50k steps, ``pymc_adadelta.fit()`` (warm
+start, then Adadelta until the "mcse" rule stops it; 50k at most) and
+``fit(warm_start=False)`` (Adadelta from PyMC's start until the R-hat rule stops it).
+Prints steps used, wall time, the largest |posterior mean error| in NUTS standard
+deviations over every coordinate of every variable, and the median ratio of VI to NUTS
+standard deviations. NUTS summaries come from ``nuts_reference.json``
+(``make_nuts_reference.py``).
 
-Usage: ``python benchmarks/convergence.py [--seed 11]``
+Usage: ``python benchmarks/convergence.py [--seeds 11,12,13] [--ours-only]``
 """
 
 from __future__ import annotations
@@ -24,15 +26,15 @@ import numpy as np
 import pymc as pm
 
 from models import MODELS
-from pymc_adadelta import fit
+from pymc_adadelta import fit, to_arviz
 
 warnings.filterwarnings("ignore")
+METHODS = ("pm.fit defaults", "pm.adadelta 50k", "pymc_adadelta.fit()", "fit(warm_start=False)")
 REFERENCE = json.loads(pathlib.Path(__file__).with_name("nuts_reference.json").read_text())
 
 
 def errors(approx, reference: dict, seed: int) -> tuple[float, float]:
-    draws = approx.sample(4000, random_seed=seed)
-    posterior = draws.posterior if hasattr(draws, "posterior") else draws["posterior"]
+    posterior = to_arviz(approx, 4000, random_seed=seed, log_weights=False)["posterior"]
     z, ratios = [], []
     for name, ref in reference.items():
         values = np.asarray(posterior[name]).reshape(-1, len(ref["mean"]))
@@ -54,26 +56,31 @@ def run(name: str, how: str, seed: int) -> tuple[int, float, object]:
                             progressbar=False)  # fmt: skip
             steps = len(approx.hist)
         else:
-            result = fit(random_seed=seed, progressbar=False)
+            warm = how == "pymc_adadelta.fit()"
+            result = fit(random_seed=seed, progressbar=False, warm_start=warm)
             approx, steps = result.approx, result.n_steps
     return steps, time.perf_counter() - t0, approx
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--seeds", default="11")
+    parser.add_argument("--ours-only", action="store_true", help="only pymc_adadelta.fit()")
     args = parser.parse_args()
+    seeds = [int(s) for s in args.seeds.split(",")]
     print(f"# convergence  {datetime.date.today()}  python {platform.python_version()}  "
-          f"pymc {pm.__version__}  seed {args.seed}")  # fmt: skip
-    print("| model | gaussian | method | steps | seconds | max mean error (NUTS sd) "
+          f"pymc {pm.__version__}  seeds {args.seeds}")  # fmt: skip
+    print("| model | gaussian | method | seed | steps | seconds | max mean error (NUTS sd) "
           "| median sd ratio |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
+    methods = [m for m in METHODS if not args.ours_only or m == "pymc_adadelta.fit()"]
     for name, (_, gaussian) in MODELS.items():
-        for how in ("pm.fit defaults", "pm.adadelta 50k", "pymc_adadelta.fit()"):
-            steps, seconds, approx = run(name, how, args.seed)
-            max_err, sd_ratio = errors(approx, REFERENCE[name], args.seed)
-            print(f"| {name} | {'yes' if gaussian else 'no'} | {how} | {steps} | {seconds:.1f} "
-                  f"| {max_err:.3f} | {sd_ratio:.2f} |", flush=True)  # fmt: skip
+        for how in methods:
+            for seed in seeds:
+                steps, seconds, approx = run(name, how, seed)
+                max_err, sd_ratio = errors(approx, REFERENCE[name], seed)
+                row = f"| {name} | {'yes' if gaussian else 'no'} | {how} | {seed} | {steps} "
+                print(f"{row}| {seconds:.1f} | {max_err:.3f} | {sd_ratio:.2f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -208,7 +208,7 @@ def test_another_parameter_layout_raises(saved):
 
 def test_nothing_is_set_when_part_of_the_checkpoint_does_not_fit(saved):
     data = Checkpoint.load(saved)
-    optimizer = Adadelta(rho=0.9)  # the checkpoint has rho=0.95
+    optimizer = Adadelta(**{**data.optimizer["hyperparameters"], "rho": 0.9})  # saved: 0.95
     with regression_model():
         inference = pm.ADVI(random_seed=1)
     step = inference.objective.step_function(score=True, obj_optimizer=optimizer)

@@ -3,6 +3,7 @@ import pymc as pm
 import pytest
 
 from pymc_adadelta import Adadelta, Checkpoint, Convergence, FitResult, fit
+from pymc_adadelta.fit import WARM_LEARNING_RATE
 
 from .test_convergence import normal_mean_model
 
@@ -101,3 +102,18 @@ def test_a_callback_stopping_the_fit_is_reported_as_interrupted(model):
 
     result = fit(100, model=model, callbacks=[stop], convergence=None, progressbar=False)
     assert (result.stop_reason, result.n_steps) == ("interrupted", 50)
+
+
+def test_default_fit_warm_starts_then_averages_briefly():
+    model, post_mean, post_sd = normal_mean_model()
+    result = fit(model=model, progressbar=False, random_seed=4)
+    assert result.warm_start.applied and result.convergence.rule == "mcse"
+    assert result.optimizer.hyperparameters.learning_rate == WARM_LEARNING_RATE
+    assert result.converged and result.n_steps <= 5_000
+    assert abs(result.approx.params[0].get_value()[0] - post_mean) < 0.1 * post_sd
+
+
+def test_without_warm_start_the_rhat_rule_is_used(model):
+    result = fit(300, model=model, warm_start=False, progressbar=False, random_seed=1)
+    assert result.warm_start is None and result.convergence.rule == "rhat"
+    assert result.optimizer.hyperparameters.learning_rate == 1.0

@@ -14,7 +14,7 @@ import os
 import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -27,12 +27,22 @@ from pymc_adadelta._progress import ProgressDisplay
 from pymc_adadelta.callbacks import AccumulatorTracker, Checkpoint, Convergence, DivergenceGuard
 from pymc_adadelta.callbacks.checkpoint import CheckpointData
 from pymc_adadelta.optimizer import Adadelta
+from pymc_adadelta.warmstart import WarmStart
+from pymc_adadelta.warmstart import warm_start as run_warm_start
 
 __all__ = ["FitResult", "fit"]
 
 METHODS = {"advi": ADVI, "fullrank_advi": FullRankADVI, "svgd": SVGD, "asvgd": ASVGD}
 #: Every how many steps `fit` records the accumulator summaries.
 TRACK_EVERY = 10
+#: Learning rate of the default optimizer after a warm start. From the optimum only
+#: refinement is left, and smaller steps give a more precise average in the same number
+#: of steps: measured on four real-data models (docs/convergence.md), the error of the
+#: average after 2,000 steps fell from 0.07-0.14 to 0.03-0.15 NUTS sd going from 1.0 to 0.3.
+WARM_LEARNING_RATE = 0.3
+#: First step whose iterates the "mcse" rule averages after a warm start: Adadelta's
+#: accumulators settle within a few hundred steps.
+WARM_AVERAGE_FROM = 500
 
 
 @dataclass(frozen=True)
@@ -63,6 +73,8 @@ class FitResult:
         The parameters before averaging replaced them (empty when nothing was averaged).
     resumed_from : int
         The step of the checkpoint the fit resumed from (0 for a fresh fit).
+    warm_start : WarmStart or None
+        What the warm start did (None when it was off or the fit resumed).
 
     Examples
     --------
@@ -84,6 +96,7 @@ class FitResult:
     convergence: Convergence | None = None
     last_iterate: dict[str, np.ndarray] = field(default_factory=dict)
     resumed_from: int = 0
+    warm_start: WarmStart | None = None
 
     def to_arviz(self, draws: int = 1000, *, random_seed: Any = None) -> Any:
         """Export draws, history and diagnostics with `pymc_adadelta.to_arviz`."""
@@ -114,6 +127,7 @@ def fit(
     callbacks: Sequence[Any] | None = None,
     convergence: Any = "auto",
     average: bool = True,
+    warm_start: bool = True,
     random_seed: Any = None,
     progressbar: bool = True,
     checkpoint: str | os.PathLike[str] | None = None,
@@ -132,14 +146,20 @@ def fit(
     method : str or Inference, default "advi"
         ``"advi"``, ``"fullrank_advi"``, ``"svgd"``, ``"asvgd"`` or an Inference object.
     optimizer : Adadelta, optional
-        Defaults to ``Adadelta()``.
+        Defaults to ``Adadelta()``, or ``Adadelta(learning_rate=WARM_LEARNING_RATE)``
+        after a warm start.
     callbacks : sequence of callables, optional
         More callbacks, called after the package's own and before the checkpoint.
-    convergence : "auto", "rhat", "stan", Convergence or None, default "auto"
-        The stopping rule; ``"auto"`` is ``Convergence("rhat")``; None runs all ``n`` steps.
+    convergence : "auto", "rhat", "mcse", "stan", Convergence or None, default "auto"
+        The stopping rule. ``"auto"`` is ``Convergence("mcse")`` after a warm start or
+        on resume, and ``Convergence("rhat")`` otherwise; None runs all ``n`` steps.
     average : bool, default True
         When the rule converged, replace the last iterate by the average of the
         stationary iterates (`Convergence.average`).
+    warm_start : bool, default True
+        Before the stochastic steps, move a Gaussian approximation to the optimum of
+        the ELBO over fixed draws (`pymc_adadelta.warmstart.warm_start`). Skipped for
+        particle approximations, minibatch models and resumed fits, and when it fails.
     random_seed : int or Generator, optional
         Seed of the fit.
     progressbar : bool, default True
@@ -182,20 +202,28 @@ def fit(
     """
     _check_positive("n", n, "number of steps")
     _check_positive("checkpoint_every", checkpoint_every)
-    optimizer = _check_optimizer(optimizer)
-    rule = _convergence_rule(convergence)
+    _check_optimizer(optimizer)
+    saved = _read_resume(resume, checkpoint)
+    inference = _inference(method, model, random_seed, pm_fit_kwargs.pop("inf_kwargs", None))
+    started = (
+        run_warm_start(inference.approx, random_seed=random_seed)
+        if warm_start and saved is None
+        else None
+    )
+    warm = started is not None and started.applied
+    optimizer = optimizer if optimizer is not None else _default_optimizer(warm, saved)
+    rule = _convergence_rule(convergence, warm or saved is not None)
     saver = (
         None
         if checkpoint is None
         else Checkpoint(checkpoint, checkpoint_every, optimizer=optimizer)
     )
-    saved = _read_resume(resume, checkpoint)
-    inference = _inference(method, model, random_seed, pm_fit_kwargs.pop("inf_kwargs", None))
     step, score = _compile(inference, optimizer, pm_fit_kwargs)
     if saved is not None:
         saved.restore(inference.approx, optimizer, step)
     run = _Run(inference, optimizer, rule, step, score, saved, saver)
-    return run(n, list(callbacks or []), progressbar=progressbar, average=average)
+    result = run(n, list(callbacks or []), progressbar=progressbar, average=average)
+    return replace(result, warm_start=started)
 
 
 @dataclass
@@ -403,28 +431,35 @@ def _check_positive(name: str, value: Any, what: str = "integer") -> None:
         raise ValueError(f"{name} must be a positive {what}, got {value!r}")
 
 
-def _check_optimizer(optimizer: Any) -> Adadelta:
-    if optimizer is None:
-        return Adadelta()
-    if not isinstance(optimizer, Adadelta):
+def _check_optimizer(optimizer: Any) -> None:
+    if optimizer is not None and not isinstance(optimizer, Adadelta):
         raise TypeError(
             f"optimizer must be a pymc_adadelta.Adadelta (use pm.fit for other optimizers), "
             f"got {type(optimizer).__name__}"
         )
-    return optimizer
 
 
-def _convergence_rule(convergence: Any) -> Convergence | None:
+def _default_optimizer(warm: bool, saved: CheckpointData | None) -> Adadelta:
+    """``Adadelta()``; after a warm start a smaller step; when resuming, the saved one's."""
+    if saved is not None and saved.optimizer is not None:
+        return Adadelta(**saved.optimizer["hyperparameters"])
+    return Adadelta(learning_rate=WARM_LEARNING_RATE if warm else 1.0)
+
+
+def _convergence_rule(convergence: Any, warm: bool) -> Convergence | None:
     if convergence is None or convergence is False:
         return None
     if isinstance(convergence, Convergence):
         return convergence
     if convergence == "auto":
-        return Convergence("rhat")
+        convergence = "mcse" if warm else "rhat"
+    if convergence == "mcse":
+        return Convergence("mcse", min_window=WARM_AVERAGE_FROM)
     if convergence in ("rhat", "stan"):
         return Convergence(convergence)
     raise ValueError(
-        f'convergence must be "auto", "rhat", "stan", a Convergence or None, got {convergence!r}'
+        f'convergence must be "auto", "rhat", "mcse", "stan", a Convergence or None, '
+        f"got {convergence!r}"
     )
 
 
