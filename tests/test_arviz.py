@@ -84,6 +84,7 @@ def test_optimization_history_and_attrs(result):
     attrs = data.attrs
     assert attrs["n_steps"] == 400 and attrs["stop_reason"] == "max_steps"
     assert attrs["converged"] == 0 and attrs["optimizer"] == "Adadelta"
+    assert attrs["warm_start"] == "ok"
     assert json.loads(attrs["optimizer_hyperparameters"])["rho"] == 0.95
     assert attrs["method"] in ("advi", "fullrank_advi") and "pymc_version" in attrs
     assert np.isfinite(attrs["psis_khat"]) and attrs["psis_khat_draws"] == 100

@@ -193,6 +193,7 @@ def _result_attrs(result: Any) -> dict[str, Any]:
         "n_steps": int(result.n_steps),
         "converged": int(result.converged),
         "stop_reason": result.stop_reason,
+        "warm_start": "off" if result.warm_start is None else result.warm_start.reason,
     }
     rule = result.convergence
     if rule is not None:
