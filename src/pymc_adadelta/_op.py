@@ -50,6 +50,20 @@ class AdadeltaStep(COp):
         Whether the node overwrites the accumulator and parameter inputs. Graphs are
         built with ``inplace=False``; a rewrite switches to the in-place form where the
         destroy handler allows it.
+
+    Examples
+    --------
+    `adadelta` builds the node; one per parameter dtype, whatever the number of
+    parameters:
+
+    >>> import numpy as np, pytensor
+    >>> from pymc_adadelta import AdadeltaStep, adadelta
+    >>> a = pytensor.shared(np.ones(2), name="a")
+    >>> b = pytensor.shared(np.ones(3), name="b")
+    >>> updates = adadelta((a**2).sum() + (b**2).sum(), [a, b])
+    >>> ops = {v.owner.op for v in updates.values() if v.owner is not None}
+    >>> [op.n_params for op in ops if isinstance(op, AdadeltaStep)]
+    [2]
     """
 
     __props__ = ("n_params", "inplace")

@@ -25,7 +25,33 @@ ACCUMULATOR_NAMES = ("sq_grad", "sq_delta")
 
 
 class ParamSlot(NamedTuple):
-    """Where one parameter's accumulators live in the packed buffers."""
+    """Where one parameter's accumulators live in the packed buffers.
+
+    Attributes
+    ----------
+    name : str
+        The parameter's name in the state (unique).
+    param : SharedVariable
+        The parameter.
+    buffer : int
+        Index of its packed buffer in `AdadeltaState.buffers` (one per dtype).
+    start, stop : int
+        Its columns in that buffer.
+    shape : tuple of int
+        The parameter's shape.
+    dtype : str
+        The parameter's dtype.
+
+    Examples
+    --------
+    >>> import numpy as np, pytensor
+    >>> from pymc_adadelta import AdadeltaState
+    >>> a = pytensor.shared(np.zeros(2), name="a")
+    >>> b = pytensor.shared(np.zeros((2, 3)), name="b")
+    >>> slot = AdadeltaState.create([a, b]).slot("b")
+    >>> slot.buffer, slot.start, slot.stop, slot.shape
+    (0, 2, 8, (2, 3))
+    """
 
     name: str
     param: SharedTensor

@@ -32,6 +32,18 @@ class AdadeltaUpdates(OrderedDict):
     ----------
     state : AdadeltaState
         The packed accumulators these updates write.
+
+    Examples
+    --------
+    >>> import numpy as np, pytensor
+    >>> from pymc_adadelta import adadelta
+    >>> x = pytensor.shared(np.array([1.0, -2.0]), name="x")
+    >>> updates = adadelta((x**2).sum(), [x])
+    >>> step = pytensor.function([], [], updates=updates)
+    >>> step()
+    []
+    >>> updates.state.names, updates.state.n_steps
+    (('x',), 1)
     """
 
     state: AdadeltaState

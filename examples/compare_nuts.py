@@ -1,0 +1,135 @@
+# %% [markdown]
+# # Against NUTS: a Poisson regression
+#
+# How close does the variational fit get to MCMC? A Poisson regression on 1,000
+# generated counts is fitted twice: with `pymc_adadelta.fit` (mean-field ADVI, stopped by
+# its convergence rule and averaged) and with PyMC's NUTS sampler. The example compares the
+# posterior means and standard deviations, prints the PSIS k-hat of the approximation,
+# and times both.
+#
+# Run it as a script with `python examples/compare_nuts.py`; it saves
+# `compare_nuts.png` in the current folder.
+
+# %%
+import time
+
+import arviz as az
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pymc as pm
+
+from pymc_adadelta import fit, psis_khat
+
+pd.set_option("display.width", 120)  # wide tables in plain text, when run as a script
+pd.set_option("display.max_columns", 12)
+
+try:  # rich tables in a notebook (the docs), plain text when run as a script
+    from IPython.display import display
+except ImportError:
+    display = print
+
+# %% [markdown]
+# ## Data and model
+#
+# Counts of events for 1,000 units, with an exposure time and three covariates.
+
+# %%
+rng = np.random.default_rng(3)
+n_rows, names = 1_000, ["age", "dose", "score"]
+X = rng.normal(size=(n_rows, len(names)))
+exposure = rng.uniform(0.5, 2.0, size=n_rows)
+true_beta = np.array([0.4, -0.3, 0.15])
+counts = rng.poisson(exposure * np.exp(0.8 + X @ true_beta))
+
+with pm.Model(coords={"coef": names}) as model:
+    intercept = pm.Normal("intercept", 0.0, 2.0)
+    beta = pm.Normal("beta", 0.0, 1.0, dims="coef")
+    rate = pm.math.exp(intercept + pm.math.dot(X, beta)) * exposure
+    pm.Poisson("counts", rate, observed=counts)
+
+# %% [markdown]
+# ## Variational fit
+#
+# `fit()` warm-starts close to the optimum, runs Adadelta, averages the iterates once
+# they are stationary, and stops when the Monte Carlo error of the average is small.
+
+# %%
+start = time.perf_counter()
+with model:
+    result = fit(random_seed=1, progressbar=False)
+vi_seconds = time.perf_counter() - start
+print(f"fit(): {result.stop_reason} after {result.n_steps} steps, {vi_seconds:.1f} s")
+vi_data = result.to_arviz(2000, random_seed=2)
+
+# %% [markdown]
+# ## NUTS
+#
+# Two chains of 500 draws after 500 tuning steps, one after the other.
+
+# %%
+start = time.perf_counter()
+with model:
+    nuts_data = pm.sample(draws=500, tune=500, chains=2, cores=1, random_seed=4, progressbar=False)
+nuts_seconds = time.perf_counter() - start
+print(f"pm.sample: {nuts_seconds:.1f} s, including compilation")
+display(az.summary(nuts_data, round_to=3))
+
+# %% [markdown]
+# ## Compared
+#
+# The error of each VI mean is measured in NUTS posterior standard deviations; the sd
+# ratio is VI sd / NUTS sd. Mean-field ADVI ignores correlations between the
+# coefficients; with nearly independent covariates, as here, it loses little. On
+# correlated predictors expect sd ratios below 1 (then try `method="fullrank_advi"`).
+# NUTS itself has Monte Carlo error: with 1,000 draws, about 0.03 posterior sd on each
+# mean, so differences of that size are noise.
+
+
+# %%
+def flat_moments(data):
+    """Posterior mean and sd of every coordinate, as a DataFrame."""
+    posterior = data["posterior"]
+    draws = np.column_stack(
+        [posterior["intercept"].values.reshape(-1), posterior["beta"].values.reshape(-1, 3)]
+    )
+    labels = ["intercept"] + [f"beta[{name}]" for name in names]
+    return pd.DataFrame({"mean": draws.mean(0), "sd": draws.std(0, ddof=1)}, index=labels)
+
+
+vi, nuts = flat_moments(vi_data), flat_moments(nuts_data)
+comparison = pd.DataFrame(
+    {
+        "NUTS mean": nuts["mean"],
+        "VI mean": vi["mean"],
+        "error (NUTS sd)": (vi["mean"] - nuts["mean"]) / nuts["sd"],
+        "NUTS sd": nuts["sd"],
+        "VI sd": vi["sd"],
+        "sd ratio": vi["sd"] / nuts["sd"],
+    }
+)
+display(comparison.round(3))
+
+fig, ax = plt.subplots(figsize=(6, 3))
+positions = np.arange(len(comparison))
+ax.errorbar(nuts["mean"], positions + 0.1, xerr=nuts["sd"], fmt="o", label="NUTS")
+ax.errorbar(vi["mean"], positions - 0.1, xerr=vi["sd"], fmt="s", label="VI (fit)")
+ax.set_yticks(positions, comparison.index)
+ax.set_xlabel("posterior mean ± 1 sd")
+ax.legend()
+fig.tight_layout()
+fig.savefig("compare_nuts.png", dpi=80)
+
+# %% [markdown]
+# ## PSIS k-hat
+#
+# k-hat measures how well `q` covers `p` without any MCMC reference; here it can be
+# checked against NUTS. For a model this small NUTS is fast too; variational inference
+# pays off on large data sets (see the minibatch example) and large models.
+
+# %%
+khat = psis_khat(result, random_seed=5)
+verdict = "good" if khat < 0.5 else "usable with care" if khat < 0.7 else "do not trust"
+print(f"PSIS k-hat: {khat:.2f} ({verdict})")
+print(f"largest |VI mean - NUTS mean|: {comparison['error (NUTS sd)'].abs().max():.2f} NUTS sd")
+print(f"time: fit() {vi_seconds:.1f} s, NUTS {nuts_seconds:.1f} s")
