@@ -14,18 +14,16 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import datetime
-import platform
 import time
 import warnings
 from functools import partial
 
 import numpy as np
 import pymc as pm
-import pytensor
 
 from models import MODELS, synthetic_regression
 from pymc_adadelta import adadelta, to_arviz
+from run_info import header
 
 warnings.filterwarnings("ignore")
 DRAWS = (1000, 4000)
@@ -47,9 +45,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
-    versions = f"pymc {pm.__version__}  pytensor {pytensor.__version__}"
-    machine = f"{datetime.date.today()}  {platform.machine()}  python {platform.python_version()}"
-    print(f"# export_cost  {machine}  {versions}  default mode")
+    print(header("export_cost") + "  default mode")
     print(
         "| model | draws | approx.sample ms | to_arviz ms | to_arviz / sample "
         "| log_weights=False / sample | first call: sample ms | first call: to_arviz ms |"

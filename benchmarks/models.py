@@ -8,6 +8,9 @@ from collections.abc import Callable
 import numpy as np
 import pymc as pm
 
+_SCHOOLS_Y = np.array([28.0, 8.0, -3.0, 7.0, -1.0, 1.0, 18.0, 12.0])
+_SCHOOLS_SD = np.array([15.0, 10.0, 16.0, 11.0, 9.0, 11.0, 10.0, 18.0])
+
 
 def _standardize(x: np.ndarray) -> np.ndarray:
     return (x - x.mean(axis=0)) / x.std(axis=0)
@@ -67,14 +70,45 @@ def poisson_randhie() -> pm.Model:
 
 def hierarchical_schools() -> pm.Model:
     """Hierarchical normal model (non-centered): the eight-schools data of Rubin (1981)."""
-    y = np.array([28.0, 8.0, -3.0, 7.0, -1.0, 1.0, 18.0, 12.0])
-    sigma = np.array([15.0, 10.0, 16.0, 11.0, 9.0, 11.0, 10.0, 18.0])
     with pm.Model(coords={"school": list(range(8))}) as model:
         mu = pm.Normal("mu", 0.0, 5.0)
         tau = pm.HalfCauchy("tau", 5.0)
         theta_raw = pm.Normal("theta_raw", 0.0, 1.0, dims="school")
         theta = pm.Deterministic("theta", mu + tau * theta_raw, dims="school")
-        pm.Normal("y", theta, sigma, observed=y)
+        pm.Normal("y", theta, _SCHOOLS_SD, observed=_SCHOOLS_Y)
+    return model
+
+
+# Models whose mean-field approximation is known to be good or bad (PSIS k-hat).
+
+
+def centered_schools() -> pm.Model:
+    """Centered eight schools: a funnel that mean-field ADVI cannot represent."""
+    with pm.Model() as model:
+        mu = pm.Normal("mu", 0.0, 5.0)
+        tau = pm.HalfCauchy("tau", 5.0)
+        theta = pm.Normal("theta", mu, tau, shape=8)
+        pm.Normal("y", theta, _SCHOOLS_SD, observed=_SCHOOLS_Y)
+    return model
+
+
+def collinear_regression() -> pm.Model:
+    """Two predictors with correlation 0.99995: mean field misses the correlation."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=100)
+    X = np.column_stack([x, x + 0.01 * rng.normal(size=100), rng.normal(size=100)])
+    with pm.Model() as model:
+        b = pm.Normal("b", 0.0, 10.0, shape=3)
+        sigma = pm.HalfNormal("sigma", 2.0)
+        pm.Normal("y", X @ b, sigma, observed=X @ [1.0, 1.0, -0.5] + rng.normal(size=100))
+    return model
+
+
+def gaussian_means() -> pm.Model:
+    """Normal means with known noise: the posterior is exactly mean-field Gaussian."""
+    with pm.Model() as model:
+        mu = pm.Normal("mu", 0.0, 10.0, shape=2)
+        pm.Normal("y", mu, 1.0, observed=np.random.default_rng(0).normal(size=(50, 2)))
     return model
 
 

@@ -13,18 +13,16 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import datetime
-import platform
 import time
 import warnings
 
 import numpy as np
 import pymc as pm
-import pytensor
 from pymc.variational.callbacks import Tracker
 
 from models import synthetic_regression as regression
 from pymc_adadelta import AccumulatorTracker, Adadelta
+from run_info import header
 
 warnings.filterwarnings("ignore")
 LATENT_DIMS = (1, 100, 1000)
@@ -58,9 +56,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
-    versions = f"pymc {pm.__version__}  pytensor {pytensor.__version__}"
-    machine = f"{datetime.date.today()}  {platform.machine()}  python {platform.python_version()}"
-    print(f"# tracking_cost  {machine}  {versions}  default mode")
+    print(header("tracking_cost") + "  default mode")
     print("| latent d | untracked µs/step | no-op callback / untracked "
           "| AccumulatorTracker(every=1) / untracked "
           "| pm.callbacks.Tracker(mean, std) / untracked |")  # fmt: skip
