@@ -16,7 +16,27 @@ __all__ = ["Callback"]
 
 @runtime_checkable
 class Callback(Protocol):
-    """What ``pm.fit(callbacks=[...])`` and `pymc_adadelta.fit` call after each step."""
+    """What ``pm.fit(callbacks=[...])`` and `pymc_adadelta.fit` call after each step.
+
+    Any callable with this signature qualifies; the package's callbacks are classes with
+    state you can read after the fit.
+
+    Examples
+    --------
+    >>> import pymc as pm
+    >>> from pymc_adadelta import Callback, adadelta
+    >>> def stop_at_50(approx, losses, i):
+    ...     if i == 50:
+    ...         raise StopIteration("enough")
+    >>> isinstance(stop_at_50, Callback)
+    True
+    >>> with pm.Model():
+    ...     x = pm.Normal("x", 0.0, 1.0)
+    ...     approx = pm.fit(1000, obj_optimizer=adadelta(), callbacks=[stop_at_50],
+    ...                     progressbar=False)
+    >>> len(approx.hist)
+    49
+    """
 
     def __call__(self, approx: Any, losses: np.ndarray | None, i: int) -> None:
         """React to step ``i`` (1-based) of a fit of ``approx``."""
