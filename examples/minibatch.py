@@ -13,7 +13,6 @@
 
 # %%
 import arviz as az
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pymc as pm
@@ -22,17 +21,10 @@ from pymc_adadelta import (
     AccumulatorTracker,
     Adadelta,
     IterateAveraging,
+    plot_history,
     psis_khat,
     to_arviz,
 )
-
-pd.set_option("display.width", 120)  # wide tables in plain text, when run as a script
-pd.set_option("display.max_columns", 12)
-
-try:  # rich tables in a notebook (the docs), plain text when run as a script
-    from IPython.display import display
-except ImportError:
-    display = print
 
 # %% [markdown]
 # ## Data and model
@@ -101,19 +93,10 @@ blocks = loss.groupby((loss.index - 1) // 2_500 * 2_500 + 2_500).mean()
 print("mean loss per 2,500 steps, by last step:")
 print(blocks.round(1).to_string())
 print("\neffective step size at the end, per parameter and model variable:")
-display(history["step_size"].isel(iteration=-1).to_pandas())
+print(history["step_size"].isel(iteration=-1).to_pandas().to_string())
 
-# `plot_history` draws a `FitResult` or an export of one; with plain `pm.fit`, plot the
-# tracker's xarray history directly.
-fig, (ax_loss, ax_step) = plt.subplots(2, 1, sharex=True, figsize=(7, 5))
-history["loss"].rolling(iteration=50).mean().plot(ax=ax_loss)
-ylim = (blocks.min() - 20, blocks.iloc[1] + 50)  # leave out the first steps
-ax_loss.set(ylabel="loss (mean of 50 records)", xlabel="", ylim=ylim)
-for variable in history["variable"].values:
-    history["step_size"].sel(param="mu", variable=variable).plot(ax=ax_step, label=variable)
-ax_step.set(yscale="log", ylabel="step size of mu", title="")
-ax_step.legend()
-fig.tight_layout()
+# `plot_history` also draws the tracker's history of a plain `pm.fit`.
+fig = plot_history(history, smooth=50)
 fig.savefig("minibatch_history.png", dpi=80)
 
 # %% [markdown]
@@ -144,7 +127,7 @@ comparison = pd.DataFrame(
     },
     index=names,
 )
-display(comparison.round(4))
+print(comparison.round(4).to_string())
 
 # %% [markdown]
 # ## ArviZ output and PSIS k-hat
@@ -162,7 +145,7 @@ for target, fitted in zip(full_approx.params, approx.params, strict=True):
     target.set_value(fitted.get_value())
 
 full_data = to_arviz(full_approx, draws=1000, random_seed=3)
-display(az.summary(full_data, kind="stats", round_to=3))
+print(az.summary(full_data, kind="stats", round_to=3).to_string())
 khat = psis_khat(full_approx, draws=2000, random_seed=4)
 verdict = "good" if khat < 0.5 else "usable with care" if khat < 0.7 else "do not trust"
 print(f"PSIS k-hat against the full data: {khat:.2f} ({verdict})")

@@ -65,6 +65,21 @@ def test_a_result_without_history_is_refused(converged):
         empty.approx.hist = saved
 
 
+def test_a_trackers_history_from_plain_pm_fit():
+    import pymc as pm
+
+    from pymc_adadelta import AccumulatorTracker, Adadelta
+
+    model, _, _ = normal_mean_model()
+    optimizer = Adadelta()
+    tracker = AccumulatorTracker(optimizer, every=5)
+    with model:
+        pm.fit(300, obj_optimizer=optimizer, callbacks=[tracker], progressbar=False)
+    fig = plot_history(tracker.history)
+    assert [ax.get_ylabel() for ax in fig.axes] == ["loss", "grad_rms", "delta_rms", "step_size"]
+    np.testing.assert_array_equal(fig.axes[0].get_lines()[0].get_xdata(), np.arange(5, 301, 5))
+
+
 def test_other_objects_are_refused():
     with pytest.raises(TypeError, match="result_or_data must be a FitResult"):
         plot_history([1.0, 2.0])

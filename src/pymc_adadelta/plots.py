@@ -28,8 +28,9 @@ def plot_history(result_or_data: Any, *, smooth: int | None = None, figsize: Any
 
     Parameters
     ----------
-    result_or_data : FitResult, InferenceData or DataTree
-        A `FitResult`, or what `to_arviz` returned (also after saving and loading it).
+    result_or_data : FitResult, InferenceData, DataTree or xarray.Dataset
+        A `FitResult`, what `to_arviz` returned (also after saving and loading it), or
+        the ``history`` of an `AccumulatorTracker` used in plain ``pm.fit``.
     smooth : int, optional
         Width in steps of the moving average drawn over the loss; defaults to 1% of
         the steps (at least 1).
@@ -82,10 +83,12 @@ def _history_and_attrs(obj: Any) -> tuple[xr.Dataset, dict[str, Any]]:
         attrs = export_attrs(obj.approx, obj, khat=float("nan"), draws=0)
     elif is_arviz_data(obj):
         history, attrs = arviz_group(obj, "optimization"), arviz_root_attrs(obj)
+    elif isinstance(obj, xr.Dataset):
+        history, attrs = _from_tracker_history(obj), dict(obj.attrs)
     else:
         raise TypeError(
-            f"result_or_data must be a FitResult or what to_arviz returned, "
-            f"got {type(obj).__name__}"
+            f"result_or_data must be a FitResult, what to_arviz returned or a tracker's "
+            f"history, got {type(obj).__name__}"
         )
     if history is None or "loss" not in history or history.sizes.get("iteration", 0) == 0:
         raise ValueError(
@@ -95,6 +98,14 @@ def _history_and_attrs(obj: Any) -> tuple[xr.Dataset, dict[str, Any]]:
     return history, attrs
 
 
+def _from_tracker_history(history: xr.Dataset) -> xr.Dataset | None:
+    """`AccumulatorTracker.history` in the layout of the exported ``optimization`` group."""
+    if "loss" not in history:
+        return None
+    summaries = history.drop_vars("loss").rename(iteration="tracked_iteration")
+    return xr.merge([history[["loss"]], summaries], combine_attrs="drop")
+
+
 def _plot_loss(ax: Any, history: xr.Dataset, smooth: int | None) -> None:
     loss = history["loss"].to_numpy()
     steps = history["iteration"].to_numpy()
@@ -102,7 +113,7 @@ def _plot_loss(ax: Any, history: xr.Dataset, smooth: int | None) -> None:
     ax.plot(steps, loss, lw=0.5, alpha=0.4, color="C0", label="loss")
     if width > 1 and len(loss) >= width:
         smoothed = np.convolve(loss, np.ones(width) / width, mode="valid")
-        ax.plot(steps[width - 1 :], smoothed, color="C0", label=f"mean of {width} steps")
+        ax.plot(steps[width - 1 :], smoothed, color="C0", label=f"moving mean of {width}")
     low, high = np.nanpercentile(loss, [0.5, 99.5])  # early spikes would flatten the rest
     if high > low:
         ax.set_ylim(low - 0.05 * (high - low), high + 0.05 * (high - low))
