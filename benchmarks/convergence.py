@@ -9,7 +9,8 @@ deviations over every coordinate of every variable, and the median ratio of VI t
 standard deviations. NUTS summaries come from ``nuts_reference.json``
 (``make_nuts_reference.py``).
 
-Usage: ``python benchmarks/convergence.py [--seeds 11,12,13] [--ours-only]``
+Usage: ``python benchmarks/convergence.py [--seeds 11,12,13] [--ours-only | --rules]``
+(``--rules``: Stan's relative-ELBO rule and the CUSUM rule of pymc#8384 on the same fits).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from pymc_adadelta import fit, to_arviz
 
 warnings.filterwarnings("ignore")
 METHODS = ("pm.fit defaults", "pm.adadelta 50k", "pymc_adadelta.fit()", "fit(warm_start=False)")
+#: Loss-only rules, compared on the same Adadelta fits without a warm start.
+RULES = ('no warm start, convergence="stan"', 'no warm start, convergence="cusum"')
 REFERENCE = json.loads(pathlib.Path(__file__).with_name("nuts_reference.json").read_text())
 
 
@@ -57,7 +60,8 @@ def run(name: str, how: str, seed: int) -> tuple[int, float, object]:
             steps = len(approx.hist)
         else:
             warm = how == "pymc_adadelta.fit()"
-            result = fit(random_seed=seed, progressbar=False, warm_start=warm)
+            rule = how.split("convergence=")[1].strip('")') if "convergence=" in how else "auto"
+            result = fit(random_seed=seed, progressbar=False, warm_start=warm, convergence=rule)
             approx, steps = result.approx, result.n_steps
     return steps, time.perf_counter() - t0, approx
 
@@ -66,6 +70,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seeds", default="11")
     parser.add_argument("--ours-only", action="store_true", help="only pymc_adadelta.fit()")
+    parser.add_argument("--rules", action="store_true", help="only the loss-only rules")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     print(f"# convergence  {datetime.date.today()}  python {platform.python_version()}  "
@@ -74,6 +79,7 @@ def main() -> None:
           "| median sd ratio |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|")
     methods = [m for m in METHODS if not args.ours_only or m == "pymc_adadelta.fit()"]
+    methods = list(RULES) if args.rules else methods
     for name, (_, gaussian) in MODELS.items():
         for how in methods:
             for seed in seeds:

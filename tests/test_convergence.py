@@ -69,6 +69,37 @@ def test_mcse_rule_drops_a_transient_and_refuses_a_random_walk(approx):
     assert not walk.converged and not walk.average
 
 
+def feed_losses(rule, losses):
+    """Give the rule a loss sequence; return the step it stopped at, or None."""
+    for i in range(1, len(losses) + 1):
+        try:
+            rule(None, losses[:i], i)
+        except StopIteration:
+            return i
+    return None
+
+
+def test_cusum_rule_fires_on_a_plateau_and_not_on_a_steady_descent():
+    rng = np.random.default_rng(5)
+    noise = rng.normal(size=6000)
+    plateau_at = 3000
+    loss = np.concatenate([np.linspace(3000.0, 0.0, plateau_at), np.zeros(3000)]) + noise
+    stop = feed_losses(Convergence("cusum", min_steps=1000), loss)
+    assert stop is not None and plateau_at < stop < plateau_at + 300
+    descent = np.linspace(6000.0, 0.0, 6000) + noise
+    assert feed_losses(Convergence("cusum", min_steps=1000), descent) is None
+
+
+def test_cusum_rule_is_invariant_to_affine_rescaling_and_shrugs_off_a_spike():
+    rng = np.random.default_rng(6)
+    loss = np.concatenate([np.linspace(2500.0, 0.0, 2500), np.zeros(2500)]) + rng.normal(size=5000)
+    stop = feed_losses(Convergence("cusum", min_steps=1000), loss)
+    assert feed_losses(Convergence("cusum", min_steps=1000), 1e4 * loss - 7.0) == stop
+    spiked = loss.copy()
+    spiked[1500] += 1e6
+    assert feed_losses(Convergence("cusum", min_steps=1000), spiked) > 2500
+
+
 def test_stan_rule_stops_on_the_relative_loss_change():
     model, _, _ = normal_mean_model()
     rule = Convergence("stan", check_every=200, min_steps=400)
@@ -83,11 +114,13 @@ def test_stan_rule_stops_on_the_relative_loss_change():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"rule": "cusum"}, "rule must be one of"),
+        ({"rule": "soon"}, "rule must be one of"),
         ({"check_every": 0}, "check_every must be a positive integer"),
         ({"check_every": 50, "thin": 10}, r"check_every \(50\) must be at least 10 \* thin"),
         ({"rhat_threshold": 1.0}, r"rhat_threshold must be > 1.0"),
         ({"mcse_threshold": 0.0}, "mcse_threshold must be > 0.0"),
+        ({"cusum_threshold": -1.0}, "cusum_threshold must be > 0.0"),
+        ({"cusum_halflife": 0}, "cusum_halflife must be a positive integer"),
     ],
 )
 def test_bad_arguments(kwargs, match):

@@ -150,7 +150,7 @@ def fit(
         after a warm start.
     callbacks : sequence of callables, optional
         More callbacks, called after the package's own and before the checkpoint.
-    convergence : "auto", "rhat", "mcse", "stan", Convergence or None, default "auto"
+    convergence : "auto", "rhat", "mcse", "stan", "cusum", Convergence or None, default "auto"
         The stopping rule. ``"auto"`` is ``Convergence("mcse")`` after a warm start or
         on resume, and ``Convergence("rhat")`` otherwise; None runs all ``n`` steps.
     average : bool, default True
@@ -455,10 +455,10 @@ def _convergence_rule(convergence: Any, warm: bool) -> Convergence | None:
         convergence = "mcse" if warm else "rhat"
     if convergence == "mcse":
         return Convergence("mcse", min_window=WARM_AVERAGE_FROM)
-    if convergence in ("rhat", "stan"):
+    if convergence in ("rhat", "stan", "cusum"):
         return Convergence(convergence)
     raise ValueError(
-        f'convergence must be "auto", "rhat", "mcse", "stan", a Convergence or None, '
+        f'convergence must be "auto", "rhat", "mcse", "stan", "cusum", a Convergence or None, '
         f"got {convergence!r}"
     )
 

@@ -23,6 +23,13 @@ by more than ``2 * mcse_threshold`` (in the units above) the first half is dropp
 transient. The fit stops when the halves agree and the MCSE of the window's mean is below
 ``mcse_threshold``.
 
+``"cusum"``, after the ``CheckLossConvergence`` proposed for PyMC (pymc#8384): a
+one-sided CUSUM (Page 1954) on the standardized per-step improvement of the loss,
+``S = max(0, S + allowance - z)``, where ``z`` is the loss decrease divided by a robust
+noise scale (exponentially weighted successive differences of the decreases, half-life
+``cusum_halflife``) and clipped to [-4, 4]; armed from ``min_steps``, it stops once
+``S > cusum_threshold``. Like Stan's rule it reads only the loss.
+
 ``"stan"``, as Stan's ADVI: every ``check_every`` steps take the mean loss of the last
 block; the relative change against the previous block goes into a circular buffer, and
 the fit stops when the buffer's mean or median is below ``tol_rel_obj``. It reads only
@@ -39,7 +46,7 @@ import xarray as xr
 
 __all__ = ["Convergence"]
 
-_RULES = ("rhat", "mcse", "stan")
+_RULES = ("rhat", "mcse", "stan", "cusum")
 
 
 class Convergence:
@@ -47,7 +54,7 @@ class Convergence:
 
     Parameters
     ----------
-    rule : {"rhat", "mcse", "stan"}, default "rhat"
+    rule : {"rhat", "mcse", "stan", "cusum"}, default "rhat"
         See the module documentation.
     check_every : int, default 1000
         Steps between checks.
@@ -64,6 +71,10 @@ class Convergence:
     mcse_threshold : float, default 0.1
     tol_rel_obj : float, default 0.01
         Stan rule tolerance.
+    cusum_allowance, cusum_threshold : float, default 0.25, 20.0
+        CUSUM allowance (kappa) and decision threshold (h).
+    cusum_halflife : int, default 200
+        Half-life, in steps, of the CUSUM rule's noise scale.
 
     Attributes
     ----------
@@ -106,18 +117,23 @@ class Convergence:
         rhat_threshold: float = 1.1,
         mcse_threshold: float = 0.1,
         tol_rel_obj: float = 0.01,
+        cusum_allowance: float = 0.25,
+        cusum_threshold: float = 20.0,
+        cusum_halflife: int = 200,
     ):
         if rule not in _RULES:
             raise ValueError(f"rule must be one of {_RULES}, got {rule!r}")
         counts = {"check_every": check_every, "min_steps": min_steps, "thin": thin,
-                  "min_window": min_window, "max_coords": max_coords}  # fmt: skip
+                  "min_window": min_window, "max_coords": max_coords,
+                  "cusum_halflife": cusum_halflife}  # fmt: skip
         for name, value in counts.items():
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if check_every < 10 * thin:
             raise ValueError(f"check_every ({check_every}) must be at least 10 * thin ({thin})")
         limits = {"rhat_threshold": (rhat_threshold, 1.0), "mcse_threshold": (mcse_threshold, 0.0),
-                  "tol_rel_obj": (tol_rel_obj, 0.0)}  # fmt: skip
+                  "tol_rel_obj": (tol_rel_obj, 0.0), "cusum_allowance": (cusum_allowance, 0.0),
+                  "cusum_threshold": (cusum_threshold, 0.0)}  # fmt: skip
         for name, (threshold, above) in limits.items():
             if not threshold > above:
                 raise ValueError(f"{name} must be > {above}, got {threshold!r}")
@@ -130,6 +146,9 @@ class Convergence:
         self.rhat_threshold = rhat_threshold
         self.mcse_threshold = mcse_threshold
         self.tol_rel_obj = tol_rel_obj
+        self.cusum_allowance = cusum_allowance
+        self.cusum_threshold = cusum_threshold
+        self._cusum = _Cusum(1.0 - 0.5 ** (1.0 / cusum_halflife))
         self.converged = False
         self.stop_reason: str | None = None
         self.converged_at: int | None = None
@@ -149,19 +168,22 @@ class Convergence:
 
     def __call__(self, approx: Any, losses: np.ndarray | None, i: int) -> None:
         """Record step ``i`` and, on check steps, stop the fit when converged."""
-        if self.rule != "stan" and i % self.thin == 0:
-            self._record(approx, i)
-        if i < self.min_steps or i % self.check_every:
-            return
-        if self.rule == "stan":
-            done = self._check_stan(losses, i)
-        else:
-            done = self._check_rhat(i) if self.rule == "rhat" else self._check_mcse(i)
-        if done:
+        if self._done(approx, losses, i):
             self.converged = True
             self.stop_reason = "converged"
             self.converged_at = i
             raise StopIteration(f"Convergence ({self.rule}) reached at step {i}")
+
+    def _done(self, approx: Any, losses: np.ndarray | None, i: int) -> bool:
+        if self.rule == "cusum":  # reads every step's loss
+            return self._check_cusum(losses, i)
+        if self.rule != "stan" and i % self.thin == 0:
+            self._record(approx, i)
+        if i < self.min_steps or i % self.check_every:
+            return False
+        if self.rule == "stan":
+            return self._check_stan(losses, i)
+        return self._check_rhat(i) if self.rule == "rhat" else self._check_mcse(i)
 
     # -- the R-hat rule -------------------------------------------------------------
     def _record(self, approx: Any, i: int) -> None:
@@ -279,6 +301,47 @@ class Convergence:
         return len(buffer) >= 2 and bool(
             np.mean(buffer) < self.tol_rel_obj or np.median(buffer) < self.tol_rel_obj
         )
+
+    # -- the CUSUM rule ---------------------------------------------------------------
+    def _check_cusum(self, losses: np.ndarray | None, i: int) -> bool:
+        if losses is None or len(losses) < 2:
+            return False
+        statistic = self._cusum.update(float(losses[-2] - losses[-1]), self.cusum_allowance,
+                                       armed=i >= self.min_steps)  # fmt: skip
+        if i % self.check_every == 0:
+            self.checks.append({"step": i, "cusum": statistic})
+        return statistic > self.cusum_threshold
+
+
+class _Cusum:
+    """One-sided CUSUM of standardized loss decreases, with a robust running scale."""
+
+    def __init__(self, alpha: float):
+        self.alpha = alpha
+        self.mean_sq_diff: float | None = None  # EW mean of (d_t - d_{t-1})^2
+        self.previous: float | None = None
+        self.statistic = 0.0
+
+    def update(self, decrease: float, allowance: float, *, armed: bool) -> float:
+        """Take the loss decrease of one step and return the CUSUM statistic."""
+        if decrease != decrease or abs(decrease) == float("inf"):
+            return self.statistic  # non-finite losses carry no evidence
+        previous, self.previous = self.previous, decrease
+        if previous is None:
+            return self.statistic
+        sq_diff = (decrease - previous) ** 2
+        mean = self.mean_sq_diff
+        if mean is not None:  # one spike must not inflate the scale for thousands of steps
+            sq_diff = min(sq_diff, 100.0 * mean)
+        self.mean_sq_diff = sq_diff if mean is None else mean + self.alpha * (sq_diff - mean)
+        # Successive differences of an MA(1)-like series: E[(d_t - d_{t-1})^2] = 3 var(d)
+        # for i.i.d. losses; a trend in d cancels out, so a fast-falling loss cannot
+        # inflate the scale.
+        scale = (self.mean_sq_diff / 3.0) ** 0.5
+        if armed and scale > 0:
+            z = min(max(decrease / scale, -4.0), 4.0)
+            self.statistic = max(0.0, self.statistic + allowance - z)
+        return self.statistic
 
 
 def _max_rhat(draws: np.ndarray, sizes: np.ndarray) -> np.ndarray:
