@@ -23,6 +23,7 @@ import pymc as pm
 import xarray as xr
 from pymc.variational.inference import ADVI, ASVGD, SVGD, FullRankADVI, Inference
 
+from pymc_adadelta._compat import BACKEND_MODES
 from pymc_adadelta._progress import ProgressDisplay
 from pymc_adadelta.callbacks import AccumulatorTracker, Checkpoint, Convergence, DivergenceGuard
 from pymc_adadelta.callbacks.checkpoint import CheckpointData
@@ -133,6 +134,7 @@ def fit(
     checkpoint: str | os.PathLike[str] | None = None,
     checkpoint_every: int = 1000,
     resume: str | os.PathLike[str] | bool | None = None,
+    backend: str | None = None,
     **pm_fit_kwargs: Any,
 ) -> FitResult:
     """Fit a variational approximation with Adadelta until it has converged.
@@ -173,6 +175,9 @@ def fit(
         Continue the fit saved in this checkpoint: its parameters, optimizer state,
         random state and history, for the remaining ``n - step`` steps. True resumes
         from ``checkpoint`` if that file exists and starts afresh otherwise.
+    backend : {"c", "numba", "jax"}, optional
+        pytensor backend of the step function (``compile_kwargs["mode"]``); defaults
+        to pytensor's default mode.
     **pm_fit_kwargs
         ``score`` as in ``Inference.fit``, ``inf_kwargs`` for the Inference constructor,
         and the step function's arguments (``obj_n_mc``, ``total_grad_norm_constraint``,
@@ -218,7 +223,7 @@ def fit(
         if checkpoint is None
         else Checkpoint(checkpoint, checkpoint_every, optimizer=optimizer)
     )
-    step, score = _compile(inference, optimizer, pm_fit_kwargs)
+    step, score = _compile(inference, optimizer, _with_backend(backend, pm_fit_kwargs))
     if saved is not None:
         saved.restore(inference.approx, optimizer, step)
     run = _Run(inference, optimizer, rule, step, score, saved, saver)
@@ -415,6 +420,19 @@ def _read_resume(resume: Any, checkpoint: Any) -> CheckpointData | None:
             f"written without optimizer=...), so a fit cannot resume from it"
         )
     return saved
+
+
+def _with_backend(backend: str | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Put the pytensor mode of ``backend`` into the step function's ``compile_kwargs``."""
+    if backend is None:
+        return kwargs
+    if backend not in BACKEND_MODES:
+        raise ValueError(f"backend must be one of {sorted(BACKEND_MODES)}, got {backend!r}")
+    compile_kwargs = dict(kwargs.get("compile_kwargs") or {})
+    if "mode" in compile_kwargs:
+        raise ValueError("give backend or compile_kwargs['mode'], not both")
+    compile_kwargs["mode"] = BACKEND_MODES[backend]
+    return {**kwargs, "compile_kwargs": compile_kwargs}
 
 
 def _compile(inference: Inference, optimizer: Adadelta, kwargs: dict[str, Any]) -> tuple[Any, bool]:
