@@ -22,7 +22,14 @@ from pytensor.graph.replace import vectorize_graph
 
 from pymc_adadelta.views import ordering
 
-__all__ = ["ApproxDraws", "ModelDraws", "approximation_draws", "evaluate_model", "gaussian_moments"]
+__all__ = [
+    "ApproxDraws",
+    "ModelDraws",
+    "approximation_draws",
+    "evaluate_model",
+    "gaussian_moments",
+    "group_sd",
+]
 
 
 class ApproxDraws(NamedTuple):
@@ -69,7 +76,7 @@ def gaussian_moments(group: Any) -> GaussianMoments:
     Uses PyMC's parameterization: ``sd = softplus(rho)``; for full rank the packed
     ``L_tril`` with ``softplus`` applied to its diagonal.
     """
-    params = {name: p.get_value(borrow=True) for name, p in group.params_dict.items()}
+    params = {name: np.asarray(p.get_value(borrow=True)) for name, p in group.params_dict.items()}
     mean = np.asarray(params["mu"], dtype=np.float64)
     if "rho" in params:
         return GaussianMoments(mean, np.logaddexp(0.0, params["rho"]), None)
@@ -84,6 +91,17 @@ def gaussian_moments(group: Any) -> GaussianMoments:
     diag = np.arange(n)
     chol[diag, diag] = np.logaddexp(0.0, chol[diag, diag])
     return GaussianMoments(mean, np.sqrt(np.einsum("ij,ij->i", chol, chol)), chol)
+
+
+def group_sd(group: Any) -> np.ndarray:
+    """Standard deviation of each latent coordinate of a group, computed with NumPy.
+
+    Gaussian groups as `gaussian_moments`; particle groups over their particles. Unlike
+    ``group.std.eval()`` this compiles nothing, and it reads JAX arrays too.
+    """
+    if "histogram" in group.params_dict:
+        return np.asarray(group.params_dict["histogram"].get_value(borrow=True)).std(axis=0)
+    return gaussian_moments(group).sd
 
 
 def approximation_draws(approx: Any, draws: int, rng: np.random.Generator) -> ApproxDraws:

@@ -25,6 +25,7 @@ from pymc.variational.inference import ADVI, ASVGD, SVGD, FullRankADVI, Inferenc
 
 from pymc_adadelta._compat import BACKEND_MODES
 from pymc_adadelta._progress import ProgressDisplay
+from pymc_adadelta._static_shapes import give_static_shapes
 from pymc_adadelta.callbacks import AccumulatorTracker, Checkpoint, Convergence, DivergenceGuard
 from pymc_adadelta.callbacks.checkpoint import CheckpointData
 from pymc_adadelta.optimizer import Adadelta
@@ -210,6 +211,8 @@ def fit(
     _check_optimizer(optimizer)
     saved = _read_resume(resume, checkpoint)
     inference = _inference(method, model, random_seed, pm_fit_kwargs.pop("inf_kwargs", None))
+    if backend == "jax":
+        give_static_shapes(inference.approx)  # pymc#8359
     started = (
         run_warm_start(inference.approx, random_seed=random_seed)
         if warm_start and saved is None
@@ -325,6 +328,7 @@ class _Run:
         self, stop_reason: str, losses: np.ndarray | None, n_steps: int, average: bool
     ) -> FitResult:
         approx = self.inference.approx
+        _values_to_numpy([*approx.params, *self.optimizer.state.buffers])
         if losses is not None:  # where pm.fit leaves the losses
             self.inference.hist = approx.hist = losses.copy()
         last_iterate = _apply_average(approx, self.rule) if average else {}
@@ -342,6 +346,18 @@ class _Run:
             last_iterate,
             self.done,
         )
+
+
+def _values_to_numpy(variables: Sequence[Any]) -> None:
+    """Replace JAX arrays left in shared variables by NumPy arrays (pymc#8360).
+
+    The JAX backend leaves its outputs in the shared variables; PyMC's own sampling and
+    other backends then fail on them.
+    """
+    for variable in variables:
+        value = variable.get_value(borrow=True)
+        if not isinstance(value, np.ndarray):
+            variable.set_value(np.asarray(value))
 
 
 def _run_steps(

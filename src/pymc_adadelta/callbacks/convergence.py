@@ -44,6 +44,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from pymc_adadelta.draws import group_sd
+
 __all__ = ["Convergence"]
 
 _RULES = ("rhat", "mcse", "stan", "cusum")
@@ -220,7 +222,7 @@ class Convergence:
     def _scales(self) -> np.ndarray:
         """Per tracked coordinate: the approximation's sd for means, 1 otherwise."""
         assert self._location is not None
-        std = np.concatenate([np.atleast_1d(g.std.eval()) for g in self._groups])
+        std = np.concatenate([group_sd(g) for g in self._groups])
         return np.where(self._location >= 0, std[np.maximum(self._location, 0)], 1.0)
 
     def _check_rhat(self, i: int) -> bool:

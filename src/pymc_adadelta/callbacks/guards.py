@@ -96,7 +96,8 @@ class DivergenceGuard:
             return
         if self._approx is None:
             self._approx = approx
-            self._saved = [(v, v.get_value().copy()) for v in self._variables(approx)]
+            # np.array: on the JAX backend the values are immutable JAX arrays
+            self._saved = [(v, np.array(v.get_value())) for v in self._variables(approx)]
         loss_ok = losses is None or not len(losses) or bool(np.isfinite(losses[-1]))
         bad = [v for v, _ in self._saved if not np.isfinite(v.get_value(borrow=True)).all()]
         if bad or not loss_ok:
