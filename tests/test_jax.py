@@ -45,3 +45,18 @@ def test_static_shapes_keep_the_values():
 def test_unknown_backend():
     with pytest.raises(ValueError, match="backend must be one of"):
         fit(10, model=regression_model(), backend="tpu", progressbar=False)
+
+
+def test_resume_on_jax_restores_the_state_and_carries_on(tmp_path):
+    def stop_at_60(approx, losses, i):
+        if i == 60:
+            raise KeyboardInterrupt
+
+    kwargs = {"backend": "jax", "convergence": None, "progressbar": False, "random_seed": 3}
+    path = tmp_path / "fit.npz"
+    first = fit(120, model=regression_model(), checkpoint=path, checkpoint_every=50,
+                callbacks=[stop_at_60], **kwargs)  # fmt: skip
+    assert first.stop_reason == "interrupted"
+    rest = fit(120, model=regression_model(), resume=path, **kwargs)
+    assert rest.resumed_from == 50 and rest.n_steps == 120
+    assert np.isfinite(rest.approx.hist).all() and len(rest.approx.hist) == 120
