@@ -20,10 +20,8 @@ before it sets anything.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 import warnings
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
@@ -34,6 +32,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import xarray as xr
 
+from pymc_adadelta.callbacks._atomic import write_npz_atomically
 from pymc_adadelta.callbacks.tracking import AccumulatorTracker
 from pymc_adadelta.optimizer import Adadelta
 
@@ -246,7 +245,7 @@ class Checkpoint:
             return False
         arrays, meta = self._contents(approx, params, losses, step)
         arrays["meta"] = np.array(json.dumps(meta))
-        _write_atomic(self.path, arrays)
+        write_npz_atomically(self.path, arrays)
         self.last_step = step
         return True
 
@@ -357,33 +356,6 @@ def _history(source: HistorySource | None) -> xr.Dataset:
 
 
 # -- writing ----------------------------------------------------------------------------
-def _write_atomic(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
-    """Write ``arrays`` as npz to a temporary file, fsync it, then rename it to ``path``."""
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            np.savez(file, **arrays)  # type: ignore[arg-type]  # numpy's stub
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
-    _fsync_directory(path.parent)
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename itself durable (POSIX; a no-op where directories cannot be opened)."""
-    if not hasattr(os, "O_DIRECTORY"):
-        return
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _encode_dataset(dataset: xr.Dataset) -> dict[str, np.ndarray]:
     arrays = {f"history/{k}": _plain(v.values) for k, v in dataset.data_vars.items()}
     arrays.update({f"history/coords/{k}": _plain(v.values) for k, v in dataset.coords.items()})
