@@ -8,8 +8,8 @@ import pymc_adadelta
 
 def test_all_lists_exactly_the_public_names():
     public = {n for n in dir(pymc_adadelta) if not n.startswith("_")} - {
-        "arviz", "callbacks", "counter", "diagnostics", "draws", "hyperparams", "optimizer",
-        "plots", "rule", "state", "updates", "views", "warmstart",
+        "arviz", "callbacks", "chains", "counter", "diagnostics", "draws", "hyperparams",
+        "optimizer", "parallel", "plots", "rule", "state", "updates", "views", "warmstart",
     }  # fmt: skip
     assert set(pymc_adadelta.__all__) - {"__version__"} == public
 

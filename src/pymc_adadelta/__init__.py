@@ -23,6 +23,7 @@ from pymc_adadelta.callbacks import (
     DivergenceGuard,
     IterateAveraging,
 )
+from pymc_adadelta.chains import ChainsFailed, FitResults
 from pymc_adadelta.diagnostics import psis_khat
 from pymc_adadelta.fit import FitResult, fit
 from pymc_adadelta.optimizer import Adadelta
@@ -42,10 +43,12 @@ __all__ = [
     "AdadeltaStep",
     "AdadeltaUpdates",
     "Callback",
+    "ChainsFailed",
     "Checkpoint",
     "Convergence",
     "DivergenceGuard",
     "FitResult",
+    "FitResults",
     "IterateAveraging",
     "ParamSlot",
     "__version__",

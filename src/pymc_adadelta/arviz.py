@@ -16,6 +16,13 @@ ArviZ 1.x) with these groups:
   the accumulator summaries of a `FitResult` (dims ``tracked_iteration``, ``param``,
   ``variable``).
 
+A `FitResults` (``fit(..., chains=k)``) gives ``k`` chains: ``posterior`` and
+``sample_stats`` hold each fit's draws as one chain, ``vi_parameters`` and
+``optimization`` gain a ``chain`` dim (histories of different lengths padded with NaN),
+root attributes that differ between the fits become variables of ``optimization`` with
+dim ``chain`` (``n_steps``, ``stop_reason``, ``psis_khat``, ...), and the root
+``psis_khat`` is the largest of the chains'.
+
 Root attributes name the approximation, optimizer and hyperparameters, steps, whether
 and where it converged, the PSIS k-hat of the exported draws and the library versions.
 """
@@ -24,7 +31,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import xarray as xr
@@ -59,12 +66,13 @@ def to_arviz(
 
     Parameters
     ----------
-    approx_or_result : pymc Approximation or FitResult
-        What ``pm.fit`` or `fit` returned.
+    approx_or_result : pymc Approximation, FitResult or FitResults
+        What ``pm.fit`` or `fit` returned; a `FitResults` (``fit(..., chains=k)``)
+        gives one chain per fit.
     draws : int, default 1000
-        Draws from the approximation.
+        Draws from the approximation (from each one, for several fits).
     random_seed : int or numpy Generator, optional
-        Seed of the draws.
+        Seed of the draws; several fits draw from its ``spawn``-ed generators.
     model : pm.Model, optional
         When given, the approximation must belong to it.
     log_weights : bool, default True
@@ -88,32 +96,107 @@ def to_arviz(
     >>> data["posterior"]["beta"].dims
     ('chain', 'draw', 'coef')
     """
-    approx, result = split_input(approx_or_result, model)
+    pairs = [split_input(r, model) for r in _fits(approx_or_result)]
     check_draws(draws)
-    q = approximation_draws(approx, draws, np.random.default_rng(random_seed))
-    p = evaluate_model(approx.model, q.values, with_lp=log_weights)
-    coords, dims = coords_and_dims_for_inferencedata(approx.model)
+    rng = np.random.default_rng(random_seed)
+    rngs = [rng] if len(pairs) == 1 else rng.spawn(len(pairs))
+    chains = [
+        _export_chain(approx, result, draws, chain_rng, log_weights)
+        for (approx, result), chain_rng in zip(pairs, rngs, strict=True)
+    ]
+    stacked = _stack(chains)
+    model = pairs[0][0].model
+    coords, dims = coords_and_dims_for_inferencedata(model)
     groups = {
-        "posterior": {name: value[None] for name, value in p.posterior.items()},
-        "sample_stats": {},
-        "observed_data": find_observations(approx.model),
-        "constant_data": find_constants(approx.model),
+        "posterior": stacked.posterior,
+        "sample_stats": stacked.sample_stats,
+        "observed_data": find_observations(model),
+        "constant_data": find_constants(model),
     }
-    khat = float("nan")
+    return make_arviz(
+        {k: v for k, v in groups.items() if v}, coords=coords, dims=dims, attrs=stacked.attrs,
+        datasets=stacked.datasets,
+    )  # fmt: skip
+
+
+def _fits(approx_or_result: Any) -> list[Any]:
+    """The approximations or results to export, one per chain."""
+    from pymc_adadelta.chains import FitResults
+
+    if isinstance(approx_or_result, FitResults):
+        return list(approx_or_result.chains)
+    return [approx_or_result]
+
+
+class _ChainExport(NamedTuple):
+    """One chain's share of the export (draws without the chain axis)."""
+
+    posterior: dict[str, np.ndarray]
+    sample_stats: dict[str, np.ndarray]
+    datasets: dict[str, xr.Dataset]
+    attrs: dict[str, Any]
+
+
+def _export_chain(
+    approx: Any, result: Any, draws: int, rng: np.random.Generator, log_weights: bool
+) -> _ChainExport:
+    q = approximation_draws(approx, draws, rng)
+    p = evaluate_model(approx.model, q.values, with_lp=log_weights)
+    stats, khat = {}, float("nan")
     if log_weights:
         log_weight = p.lp - q.logq
-        groups["sample_stats"] = {"lp": p.lp[None], "logq": q.logq[None],
-                                  "log_weight": log_weight[None]}  # fmt: skip
+        stats = {"lp": p.lp, "logq": q.logq, "log_weight": log_weight}
         khat = khat_of_log_ratios(log_weight)
     datasets = {"vi_parameters": vi_parameters(approx)}
     history = optimization_history(approx, result)
     if history is not None:
         datasets["optimization"] = history
-    attrs = export_attrs(approx, result, khat, draws)
-    return make_arviz(
-        {k: v for k, v in groups.items() if v}, coords=coords, dims=dims, attrs=attrs,
-        datasets=datasets,
-    )  # fmt: skip
+    return _ChainExport(p.posterior, stats, datasets, export_attrs(approx, result, khat, draws))
+
+
+def _stack(chains: list[_ChainExport]) -> _ChainExport:
+    """All chains as one: draws get a leading chain axis, datasets a ``chain`` dim.
+
+    Root attributes that differ between chains become variables of ``optimization``
+    with dim ``chain``, and ``psis_khat`` at the root is the largest chain's.
+    """
+    posterior = {k: np.stack([c.posterior[k] for c in chains]) for k in chains[0].posterior}
+    stats = {k: np.stack([c.sample_stats[k] for c in chains]) for k in chains[0].sample_stats}
+    if len(chains) == 1:
+        return chains[0]._replace(posterior=posterior, sample_stats=stats)
+    names = [n for n in chains[0].datasets if all(n in c.datasets for c in chains)]
+    datasets = {n: _concat_chains([c.datasets[n] for c in chains]) for n in names}
+    attrs, varying = _split_attrs([c.attrs for c in chains])
+    datasets["optimization"] = datasets.get("optimization", xr.Dataset()).assign(varying)
+    khats = np.array([c.attrs["psis_khat"] for c in chains])
+    attrs["psis_khat"] = float(np.max(khats)) if np.isfinite(khats).all() else float("nan")
+    return _ChainExport(posterior, stats, datasets, attrs)
+
+
+def _concat_chains(datasets: list[xr.Dataset]) -> xr.Dataset:
+    """Concatenate along a new ``chain`` dim, padding shorter histories with NaN."""
+    combined = xr.concat(datasets, dim="chain", data_vars="all", coords="different",
+                         compat="equals", join="outer")  # fmt: skip
+    return combined.assign_coords(chain=np.arange(len(datasets)))
+
+
+def _split_attrs(per_chain: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Attributes shared by every chain, and the others as ``chain`` variables."""
+    common, varying = {}, {}
+    for key in dict.fromkeys(k for attrs in per_chain for k in attrs):
+        values = [attrs.get(key) for attrs in per_chain]
+        if len({repr(v) for v in values}) == 1:
+            common[key] = values[0]
+        else:
+            varying[key] = ("chain", _column(values))
+    return common, varying
+
+
+def _column(values: list[Any]) -> np.ndarray:
+    """Numbers as floats (NaN where missing); anything else as strings (empty where missing)."""
+    if all(v is None or isinstance(v, int | float) for v in values):
+        return np.array([np.nan if v is None else v for v in values], dtype=float)
+    return np.array(["" if v is None else str(v) for v in values])
 
 
 def vi_parameters(approx: Any) -> xr.Dataset:

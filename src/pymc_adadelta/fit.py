@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import pymc as pm
@@ -31,6 +31,9 @@ from pymc_adadelta.callbacks.checkpoint import CheckpointData
 from pymc_adadelta.optimizer import Adadelta
 from pymc_adadelta.warmstart import WarmStart
 from pymc_adadelta.warmstart import warm_start as run_warm_start
+
+if TYPE_CHECKING:
+    from pymc_adadelta.chains import FitResults
 
 __all__ = ["FitResult", "fit"]
 
@@ -136,8 +139,11 @@ def fit(
     checkpoint_every: int = 1000,
     resume: str | os.PathLike[str] | bool | None = None,
     backend: str | None = None,
+    chains: int = 1,
+    cores: int | None = None,
+    client: Any = None,
     **pm_fit_kwargs: Any,
-) -> FitResult:
+) -> FitResult | FitResults:
     """Fit a variational approximation with Adadelta until it has converged.
 
     Parameters
@@ -179,6 +185,21 @@ def fit(
     backend : {"c", "numba", "jax"}, optional
         pytensor backend of the step function (``compile_kwargs["mode"]``); defaults
         to pytensor's default mode.
+    chains : int, default 1
+        Independent fits, each from its own dispersed start (the means jittered by
+        ``Uniform(-2, 2)`` on the unconstrained scale before the warm start) and with
+        its own seed (``np.random.SeedSequence(random_seed).spawn``). More than one
+        returns a `FitResults` with R-hat and ESS across the fits, and warns when they
+        disagree; see `pymc_adadelta.parallel` and the docs page "Several fits".
+        Checkpoints, resuming and the progress bar are for ``chains=1``; your
+        callbacks run in the workers, on copies.
+    cores : int, optional
+        Worker processes for ``chains > 1`` (``forkserver`` start method, the model
+        shipped with cloudpickle, as ``pm.sample`` does); defaults to
+        ``min(chains, os.cpu_count())``; 1 runs the chains one after another in this
+        process.
+    client : dask.distributed.Client, optional
+        Run the chains (``chains > 1``) on this dask cluster instead of local processes.
     **pm_fit_kwargs
         ``score`` as in ``Inference.fit``, ``inf_kwargs`` for the Inference constructor,
         and the step function's arguments (``obj_n_mc``, ``total_grad_norm_constraint``,
@@ -186,7 +207,14 @@ def fit(
 
     Returns
     -------
-    FitResult
+    FitResult or FitResults
+        A `FitResult`; a `FitResults` when ``chains > 1``.
+
+    Raises
+    ------
+    ChainsFailed
+        When some of several chains failed or their workers went away; the finished
+        ones are in its ``completed``.
 
     Notes
     -----
@@ -209,6 +237,15 @@ def fit(
     _check_positive("n", n, "number of steps")
     _check_positive("checkpoint_every", checkpoint_every)
     _check_optimizer(optimizer)
+    from pymc_adadelta.parallel import check_parallel_arguments, fit_chains  # imports fit
+
+    check_parallel_arguments(chains, cores, client)
+    if chains > 1:
+        return fit_chains(chains, cores=cores, client=client, model=model, method=method,
+                          random_seed=random_seed, checkpoint=checkpoint, resume=resume, n=n,
+                          optimizer=optimizer, callbacks=callbacks, convergence=convergence,
+                          average=average, warm_start=warm_start, backend=backend,
+                          **pm_fit_kwargs)  # fmt: skip
     saved = _read_resume(resume, checkpoint)
     inference = _inference(method, model, random_seed, pm_fit_kwargs.pop("inf_kwargs", None))
     if backend == "jax":

@@ -1,0 +1,315 @@
+"""Several independent fits of one model, in parallel: `fit(..., chains=k)`.
+
+Each chain is a whole `fit` started from its own dispersed point: the means of the
+approximation are jittered by ``Uniform(-JITTER, JITTER)`` on the unconstrained scale
+around the model's initial point, before the warm start, with a generator seeded per
+chain (children of ``np.random.SeedSequence(random_seed)``). That is Stan's default
+initialization range; ``pm.sample`` jitters by ±1. A scale parameter then starts
+anywhere between e^-2 and e^2 times its initial value, and a location parameter up to 2
+units away, more than the posterior sd of most parameters, so that runs which end at the
+same answer did not just stay where they started, and runs on a multimodal posterior
+can find different modes. `pymc_adadelta.chains` compares them.
+
+The chains run in worker processes, as ``pm.sample(cores=...)`` does: a
+``concurrent.futures.ProcessPoolExecutor`` with the ``forkserver`` start method
+(``spawn`` where that is missing), the model and the fit's arguments shipped once with
+cloudpickle. With a ``dask.distributed.Client`` they go to that cluster instead, through
+the client's ``concurrent.futures`` executor. ``cores=1`` runs them one after another in
+this process. What comes back from a worker is plain data (`ChainRun`): the variational
+parameters, losses, history, stop reason, optimizer state; the parent sets those
+parameters into a fresh approximation of the same method on its own model, so every
+chain's `FitResult` belongs to the model you passed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
+from dataclasses import fields
+from typing import Any, NamedTuple
+
+import cloudpickle
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+from pymc_adadelta.callbacks import Convergence
+from pymc_adadelta.chains import ChainsFailed, FitResults, chain_diagnostics, warn_if_disagreeing
+from pymc_adadelta.fit import FitResult, fit
+from pymc_adadelta.fit import _inference as new_inference
+from pymc_adadelta.optimizer import Adadelta
+
+__all__ = ["JITTER", "ChainRun", "check_parallel_arguments", "fit_chains", "jitter_means",
+           "run_chain"]  # fmt: skip
+
+#: Half-width of the uniform jitter added to the initial means (unconstrained scale).
+JITTER = 2.0
+#: Attributes of a finished `Convergence` that refer to the worker's approximation or
+#: hold its iterates: dropped before the rule travels back to the parent.
+_APPROX_BOUND = ("_groups", "_params", "_iterates", "_full", "_steps")
+#: Fields of a chain's `FitResult` that the parent rebuilds rather than receives.
+_REBUILT = ("approx", "optimizer", "convergence")
+
+
+class ChainRun(NamedTuple):
+    """What a worker sends back for one chain: plain data, no approximation.
+
+    Attributes
+    ----------
+    chain : int
+        The chain's index.
+    params : tuple of dict of str to ndarray
+        The variational parameters of each group of the approximation.
+    losses : ndarray
+        The loss of every step (empty when not scored).
+    outcome : dict
+        The other fields of the worker's `FitResult` (history, stop reason, steps, ...).
+    optimizer_state : dict
+        ``Adadelta.state_dict()`` at the end of the fit.
+    convergence : Convergence or None
+        The rule, without its references to the worker's approximation.
+    """
+
+    chain: int
+    params: tuple[dict[str, np.ndarray], ...]
+    losses: np.ndarray
+    outcome: dict[str, Any]
+    optimizer_state: dict[str, Any]
+    convergence: Convergence | None
+
+
+class _Spec(NamedTuple):
+    """Everything a chain needs, shipped to the workers once with cloudpickle."""
+
+    model: Any
+    method: str
+    inf_kwargs: dict[str, Any]
+    fit_kwargs: dict[str, Any]
+
+
+def check_parallel_arguments(chains: Any, cores: Any, client: Any) -> None:
+    """Raise unless ``chains`` and ``cores`` are positive integers and ``client`` a dask Client.
+
+    ``cores`` may be None and ``client`` may be None.
+    """
+    if not _is_positive_int(chains):
+        raise ValueError(f"chains must be a positive integer, got {chains!r}")
+    if cores is not None and not _is_positive_int(cores):
+        raise ValueError(f"cores must be a positive integer or None, got {cores!r}")
+    if client is not None and not _is_dask_client(client):
+        raise TypeError(f"client must be a dask.distributed.Client, got {type(client).__name__}")
+
+
+def _is_positive_int(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int | np.integer) and bool(value >= 1)
+
+
+def _is_dask_client(client: Any) -> bool:
+    try:
+        from distributed import Client
+    except ImportError:  # then it cannot be one
+        return False
+    return isinstance(client, Client)
+
+
+def fit_chains(
+    chains: int,
+    *,
+    cores: int | None,
+    client: Any,
+    model: Any,
+    method: Any,
+    random_seed: Any,
+    checkpoint: Any = None,
+    resume: Any = None,
+    **fit_kwargs: Any,
+) -> FitResults:
+    """Run ``chains`` fits from dispersed starts and gather them; see `fit`.
+
+    ``fit_kwargs`` go to each chain's `fit`. Raises `ChainsFailed` when a chain fails,
+    after the others have finished.
+    """
+    _check_single_fit_only(method, checkpoint, resume)
+    model = pm.modelcontext(model)
+    spec = _Spec(model, method, dict(fit_kwargs.pop("inf_kwargs", None) or {}), fit_kwargs)
+    seeds = _seed_sequence(random_seed).spawn(chains + 1)
+    runs, errors = _execute(cloudpickle.dumps(spec), seeds[:chains], cores, client)
+    rebuilt = {c: _rebuild(spec, model, run) for c, run in runs.items()}
+    if errors:
+        raise ChainsFailed(rebuilt, errors, chains) from errors[min(errors)]
+    ordered = tuple(rebuilt[c] for c in range(chains))
+    results = FitResults(ordered, chain_diagnostics(ordered, random_seed=seeds[-1]))
+    warn_if_disagreeing(results)
+    return results
+
+
+def _check_single_fit_only(method: Any, checkpoint: Any, resume: Any) -> None:
+    if not isinstance(method, str):
+        raise ValueError(
+            f"method must be a method name when chains > 1 (each chain builds its own "
+            f"Inference), got {type(method).__name__}"
+        )
+    for name, value in (("checkpoint", checkpoint), ("resume", resume)):
+        if value is not None and value is not False:
+            raise ValueError(f"{name} works with chains=1 only, got {name}={value!r}")
+
+
+def _seed_sequence(random_seed: Any) -> np.random.SeedSequence:
+    """The seed sequence whose children seed the chains (`np.random.SeedSequence.spawn`)."""
+    if isinstance(random_seed, np.random.SeedSequence):
+        return random_seed
+    if isinstance(random_seed, np.random.Generator):
+        return np.random.SeedSequence(int(random_seed.integers(2**63)))
+    return np.random.SeedSequence(random_seed)
+
+
+def _execute(
+    payload: bytes, seeds: Sequence[np.random.SeedSequence], cores: int | None, client: Any
+) -> tuple[dict[int, ChainRun], dict[int, BaseException]]:
+    """Run every chain on the chosen executor; return the runs and the failures by chain."""
+    workers = min(len(seeds), cores or os.cpu_count() or 1)
+    # Local workers share this machine's cores, as pm.sample's blas_cores="auto" does.
+    blas_threads = None if client is not None else max(1, (os.cpu_count() or 1) // workers)
+    with _executor(workers, client) as executor:
+        futures = {
+            executor.submit(run_chain, payload, chain, seed, blas_threads): chain
+            for chain, seed in enumerate(seeds)
+        }
+        return _gather(futures)
+
+
+@contextlib.contextmanager
+def _executor(workers: int, client: Any) -> Iterator[Executor]:
+    """The dask client's executor, a process pool, or this process for one worker."""
+    if client is not None:
+        yield client.get_executor(pure=False)
+        return
+    if workers == 1:
+        yield _InProcess()
+        return
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_process_context())
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _process_context() -> multiprocessing.context.BaseContext:
+    """``forkserver`` (``spawn`` where it is missing), warmed up by `_worker_init`."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    # Done once by the server rather than by every worker; no effect once it runs.
+    context.set_forkserver_preload(["pymc_adadelta._worker_init"])
+    return context
+
+
+class _InProcess(Executor):
+    """Runs each call at once in this process: the chains of ``cores=1``."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except Exception as error:
+            future.set_exception(error)
+        return future
+
+
+def _gather(
+    futures: Mapping[Future[Any], int],
+) -> tuple[dict[int, ChainRun], dict[int, BaseException]]:
+    runs: dict[int, ChainRun] = {}
+    errors: dict[int, BaseException] = {}
+    for future in as_completed(futures):
+        chain = futures[future]
+        try:
+            runs[chain] = future.result()
+        except Exception as error:  # the chain's own error, or its worker's end
+            errors[chain] = error
+    return runs, errors
+
+
+def run_chain(
+    payload: bytes, chain: int, seed: np.random.SeedSequence, blas_threads: int | None = None
+) -> ChainRun:
+    """Fit one chain in a worker: jitter the start, run `fit`, return plain data.
+
+    Parameters
+    ----------
+    payload : bytes
+        The cloudpickled model and arguments.
+    chain : int
+        The chain's index.
+    seed : numpy.random.SeedSequence
+        The chain's seed: one child for the jitter, one for the fit.
+    blas_threads : int, optional
+        Most BLAS threads of this worker (None: no limit).
+    """
+    from threadpoolctl import threadpool_limits
+
+    spec: _Spec = cloudpickle.loads(payload)
+    jitter_seed, fit_seed = seed.spawn(2)
+    fit_int_seed = int(fit_seed.generate_state(1)[0])
+    inference = new_inference(spec.method, spec.model, fit_int_seed, spec.inf_kwargs)
+    jitter_means(inference.approx, np.random.default_rng(jitter_seed))
+    with threadpool_limits(limits=blas_threads):
+        result = fit(method=inference, random_seed=fit_int_seed, progressbar=False,
+                     **spec.fit_kwargs)  # fmt: skip
+    assert isinstance(result, FitResult)  # one chain
+    return _chain_run(chain, result)
+
+
+def jitter_means(approx: Any, rng: np.random.Generator, width: float = JITTER) -> None:
+    """Add ``Uniform(-width, width)`` noise to the means of every Gaussian group."""
+    for group in approx.groups:
+        mu = group.params_dict.get("mu")
+        if mu is not None:
+            value = mu.get_value()
+            mu.set_value((value + rng.uniform(-width, width, value.shape)).astype(value.dtype))
+
+
+def _chain_run(chain: int, result: FitResult) -> ChainRun:
+    approx = result.approx
+    params = tuple(
+        {name: p.get_value() for name, p in group.params_dict.items()} for group in approx.groups
+    )
+    outcome = {f.name: getattr(result, f.name) for f in fields(result) if f.name not in _REBUILT}
+    return ChainRun(chain, params, np.asarray(approx.hist, dtype=float), outcome,
+                    result.optimizer.state_dict(), _detached(result.convergence))  # fmt: skip
+
+
+def _detached(rule: Convergence | None) -> Convergence | None:
+    if rule is None:
+        return None
+    detached = copy.copy(rule)
+    vars(detached).update({name: [] for name in _APPROX_BOUND})
+    return detached
+
+
+def _rebuild(spec: _Spec, model: Any, run: ChainRun) -> FitResult:
+    """The chain's `FitResult` on the parent's model: its parameters in a new approximation."""
+    inference = new_inference(spec.method, model, None, spec.inf_kwargs)
+    approx = inference.approx
+    for group, values in zip(approx.groups, run.params, strict=True):
+        for name, value in values.items():
+            group.params_dict[name].set_value(value)
+    inference.hist = approx.hist = run.losses
+    optimizer = _optimizer(spec.fit_kwargs.get("optimizer"), run.optimizer_state, approx)
+    return FitResult(approx=approx, optimizer=optimizer, convergence=run.convergence,
+                     **run.outcome)  # fmt: skip
+
+
+def _optimizer(template: Adadelta | None, state: dict[str, Any], approx: Any) -> Adadelta:
+    """An optimizer like the chain's, holding its final state, over ``approx``'s params."""
+    optimizer = (
+        copy.deepcopy(template) if template is not None else Adadelta(**state["hyperparameters"])
+    )
+    params = approx.params
+    optimizer([pt.zeros_like(p) for p in params], params)  # builds the state's layout
+    optimizer.load_state_dict(state)
+    return optimizer
