@@ -30,6 +30,7 @@ from pymc_adadelta.optimizer import Adadelta
 from pymc_adadelta.plots import plot_history
 from pymc_adadelta.rule import adadelta_rule
 from pymc_adadelta.state import AdadeltaState, ParamSlot
+from pymc_adadelta.streaming import StreamingBatches
 from pymc_adadelta.updates import AdadeltaUpdates, adadelta
 
 _dispatch.register_backends()
@@ -51,6 +52,7 @@ __all__ = [
     "FitResults",
     "IterateAveraging",
     "ParamSlot",
+    "StreamingBatches",
     "__version__",
     "adadelta",
     "adadelta_rule",

@@ -1,0 +1,117 @@
+"""The order in which `StreamingBatches` reads rows: shuffled chunks, shuffled rows.
+
+Chunked stores (zarr, dask, HDF5) read and decompress whole chunks, so picking random
+rows one by one would read a whole chunk for each row. Instead, every epoch visits the
+chunks in a random order and reads ``chunks_per_read`` of them at a time (more when they
+hold less than a batch), shuffling the rows of each read. Batches are cut from the reads
+in turn; the rows left at the end of a read start the next batch, across epochs too, so
+every batch is full and every row is used once per epoch. A batch thus mixes rows from
+``chunks_per_read`` random places of the data: close to i.i.d. sampling when chunks are
+small next to the data, while each byte is read from disk once per epoch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+__all__ = ["Batch", "BatchCutter", "ChunkedRows", "block_stream", "chunk_bounds"]
+
+Batch = tuple[np.ndarray, ...]
+
+
+def chunk_bounds(array: Any, length: int, default: int) -> np.ndarray:
+    """Row boundaries ``[0, ..., length]`` of the chunks of ``array`` along its first axis.
+
+    Reads zarr's ``read_chunk_sizes`` or ``chunks`` (ints or dask-style tuples of sizes),
+    h5py's ``chunks``; an unchunked array (NumPy) gets chunks of ``default`` rows.
+    """
+    sizes = getattr(array, "read_chunk_sizes", None)
+    if sizes is None:
+        try:
+            sizes = getattr(array, "chunks", None)
+        except NotImplementedError:  # zarr: irregular grid without read_chunk_sizes
+            sizes = None
+    first = sizes[0] if sizes else None
+    if isinstance(first, Sequence):  # dask style: the size of every chunk
+        return np.concatenate([[0], np.cumsum(first)]).astype(np.int64)
+    step = int(first) if first else default
+    return np.append(np.arange(0, length, step, dtype=np.int64), length)
+
+
+class ChunkedRows(NamedTuple):
+    """Arrays of the same length, read together chunk by chunk and cast to ``dtypes``."""
+
+    arrays: Sequence[Any]
+    dtypes: Sequence[np.dtype]
+    bounds: np.ndarray  # chunk boundaries, from `chunk_bounds`
+
+    def read(self, chunk: int) -> Batch:
+        """The rows of chunk number ``chunk`` of every array."""
+        start, stop = int(self.bounds[chunk]), int(self.bounds[chunk + 1])
+        return tuple(np.asarray(a[start:stop], dtype=d) for a, d in self._pairs())
+
+    def _pairs(self) -> Iterator[tuple[Any, np.dtype]]:
+        return zip(self.arrays, self.dtypes, strict=True)
+
+
+def block_stream(
+    rows: ChunkedRows, min_rows: int, chunks_per_read: int, rng: np.random.Generator
+) -> Iterator[Batch]:
+    """Yield reads of random chunks, their rows shuffled, epoch after epoch.
+
+    A read takes the next ``chunks_per_read`` chunks of the epoch's random order, and
+    more while they hold fewer than ``min_rows`` rows; the last of an epoch may be short.
+    The shuffle happens here, in the reader's thread, so that a batch is then a view.
+    """
+    sizes = np.diff(rows.bounds)
+    while True:
+        for group in _groups(rng.permutation(len(sizes)), sizes, min_rows, chunks_per_read):
+            block = _concat([rows.read(int(c)) for c in group])
+            order = rng.permutation(len(block[0]))
+            yield tuple(np.take(part, order, axis=0) for part in block)
+
+
+class BatchCutter:
+    """Cuts batches of ``batch_size`` rows, in turn, from the reads ``next_read`` returns.
+
+    A batch is a view of one read, or joins the end of a read to the start of the next.
+    """
+
+    def __init__(self, next_read: Callable[[], Batch], batch_size: int) -> None:
+        self._next_read, self._batch_size = next_read, batch_size
+        self._read: Batch = ()
+        self._offset = 0
+
+    def __call__(self) -> Batch:
+        """The next batch."""
+        parts, missing = [], self._batch_size
+        while missing:
+            if not self._read or self._offset == len(self._read[0]):
+                self._read, self._offset = self._next_read(), 0
+            stop = min(self._offset + missing, len(self._read[0]))
+            parts.append(tuple(part[self._offset : stop] for part in self._read))
+            missing -= stop - self._offset
+            self._offset = stop
+        return _concat(parts)
+
+
+def _groups(
+    order: np.ndarray, sizes: np.ndarray, min_rows: int, min_chunks: int
+) -> Iterator[list[int]]:
+    group: list[int] = []
+    for chunk in order:
+        group.append(chunk)
+        if len(group) >= min_chunks and sizes[group].sum() >= min_rows:
+            yield group
+            group = []
+    if group:
+        yield group
+
+
+def _concat(pieces: list[Batch]) -> Batch:
+    if len(pieces) == 1:
+        return pieces[0]
+    return tuple(np.concatenate(parts) for parts in zip(*pieces, strict=True))
