@@ -9,7 +9,8 @@ import pymc_adadelta
 def test_all_lists_exactly_the_public_names():
     public = {n for n in dir(pymc_adadelta) if not n.startswith("_")} - {
         "arviz", "callbacks", "chains", "counter", "diagnostics", "draws", "hyperparams",
-        "optimizer", "parallel", "plots", "rule", "state", "updates", "views", "warmstart",
+        "optimizer", "parallel", "plots", "rule", "state", "streaming", "updates", "views",
+        "warmstart",
     }  # fmt: skip
     assert set(pymc_adadelta.__all__) - {"__version__"} == public
 
