@@ -172,8 +172,10 @@ def _execute(
 ) -> tuple[dict[int, ChainRun], dict[int, BaseException]]:
     """Run every chain on the chosen executor; return the runs and the failures by chain."""
     workers = min(len(seeds), cores or os.cpu_count() or 1)
-    # Local workers share this machine's cores, as pm.sample's blas_cores="auto" does.
-    blas_threads = None if client is not None else max(1, (os.cpu_count() or 1) // workers)
+    # Worker processes share this machine's cores, as pm.sample's blas_cores="auto" does;
+    # dask sets its workers' own limits, and cores=1 leaves this process's alone.
+    local = client is None and workers > 1
+    blas_threads = max(1, (os.cpu_count() or 1) // workers) if local else None
     with _executor(workers, client) as executor:
         futures = {
             executor.submit(run_chain, payload, chain, seed, blas_threads): chain
