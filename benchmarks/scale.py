@@ -16,10 +16,9 @@ from __future__ import annotations
 import argparse
 import warnings
 
+from run_info import header
 from scale_chains import run_chains
 from scale_streaming import run_streaming
-
-from run_info import header
 
 warnings.filterwarnings("ignore")
 
