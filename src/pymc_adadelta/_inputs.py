@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["check_draws", "split_input"]
+__all__ = ["check_draws", "check_positive_int", "is_positive_int", "split_input"]
 
 
 def split_input(approx_or_result: Any, model: Any = None) -> tuple[Any, Any]:
@@ -29,7 +29,17 @@ def split_input(approx_or_result: Any, model: Any = None) -> tuple[Any, Any]:
     return approx, result
 
 
+def is_positive_int(value: Any) -> bool:
+    """Whether ``value`` is a Python or NumPy integer ≥ 1 (booleans are not)."""
+    return not isinstance(value, bool) and isinstance(value, int | np.integer) and bool(value >= 1)
+
+
+def check_positive_int(name: str, value: Any, what: str = "integer") -> None:
+    """Raise ValueError, naming ``name`` and ``value``, unless it is a positive integer."""
+    if not is_positive_int(value):
+        raise ValueError(f"{name} must be a positive {what}, got {value!r}")
+
+
 def check_draws(draws: Any) -> None:
     """Raise ValueError unless ``draws`` is a positive integer."""
-    if isinstance(draws, bool) or not isinstance(draws, int | np.integer) or draws < 1:
-        raise ValueError(f"draws must be a positive integer, got {draws!r}")
+    check_positive_int("draws", draws)

@@ -24,6 +24,7 @@ import xarray as xr
 from pymc.variational.inference import ADVI, ASVGD, SVGD, FullRankADVI, Inference
 
 from pymc_adadelta._compat import BACKEND_MODES
+from pymc_adadelta._inputs import check_positive_int
 from pymc_adadelta._progress import ProgressDisplay
 from pymc_adadelta._static_shapes import give_static_shapes
 from pymc_adadelta.callbacks import AccumulatorTracker, Checkpoint, Convergence, DivergenceGuard
@@ -234,8 +235,8 @@ def fit(
     >>> result.stop_reason, result.n_steps < 50_000
     ('converged', True)
     """
-    _check_positive("n", n, "number of steps")
-    _check_positive("checkpoint_every", checkpoint_every)
+    check_positive_int("n", n, "number of steps")
+    check_positive_int("checkpoint_every", checkpoint_every)
     _check_optimizer(optimizer)
     from pymc_adadelta.parallel import check_parallel_arguments, fit_chains  # imports fit
 
@@ -495,11 +496,6 @@ def _compile(inference: Inference, optimizer: Adadelta, kwargs: dict[str, Any]) 
     score = returns_loss if score is None else bool(score) and returns_loss
     step = inference.objective.step_function(score=score, obj_optimizer=optimizer, **kwargs)
     return step, score
-
-
-def _check_positive(name: str, value: Any, what: str = "integer") -> None:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{name} must be a positive {what}, got {value!r}")
 
 
 def _check_optimizer(optimizer: Any) -> None:

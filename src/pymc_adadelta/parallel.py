@@ -37,6 +37,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
+from pymc_adadelta._inputs import is_positive_int
 from pymc_adadelta.callbacks import Convergence
 from pymc_adadelta.chains import ChainsFailed, FitResults, chain_diagnostics, warn_if_disagreeing
 from pymc_adadelta.fit import FitResult, fit
@@ -96,16 +97,12 @@ def check_parallel_arguments(chains: Any, cores: Any, client: Any) -> None:
 
     ``cores`` may be None and ``client`` may be None.
     """
-    if not _is_positive_int(chains):
+    if not is_positive_int(chains):
         raise ValueError(f"chains must be a positive integer, got {chains!r}")
-    if cores is not None and not _is_positive_int(cores):
+    if cores is not None and not is_positive_int(cores):
         raise ValueError(f"cores must be a positive integer or None, got {cores!r}")
     if client is not None and not _is_dask_client(client):
         raise TypeError(f"client must be a dask.distributed.Client, got {type(client).__name__}")
-
-
-def _is_positive_int(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, int | np.integer) and bool(value >= 1)
 
 
 def _is_dask_client(client: Any) -> bool:

@@ -18,8 +18,8 @@ import numpy as np
 import pymc as pm
 
 from pymc_adadelta._batches import Batch, BatchCutter, ChunkedRows, block_stream, chunk_bounds
+from pymc_adadelta._inputs import check_positive_int
 from pymc_adadelta._stream_checks import Stream, check_streams, check_total_size, pair_sources
-from pymc_adadelta.fit import _check_positive
 
 __all__ = ["StreamingBatches"]
 
@@ -123,7 +123,7 @@ class StreamingBatches:
     ) -> None:
         for name, value in [("batch_size", batch_size), ("prefetch", prefetch),
                             ("chunks_per_read", chunks_per_read)]:  # fmt: skip
-            _check_positive(name, value)
+            check_positive_int(name, value)
         model = pm.modelcontext(model)
         streams = pair_sources(source, data, model)
         self.length = check_streams(streams, batch_size)
