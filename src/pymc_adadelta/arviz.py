@@ -40,11 +40,12 @@ from pymc.backends.arviz import (
     find_constants,
     find_observations,
 )
+from scipy.linalg import block_diag
 
 from pymc_adadelta._compat import make_arviz
 from pymc_adadelta._inputs import check_draws, split_input
 from pymc_adadelta.diagnostics import khat_of_log_ratios
-from pymc_adadelta.draws import approximation_draws, evaluate_model, gaussian_moments
+from pymc_adadelta.draws import approximation_draws, evaluate_model, group_moments
 from pymc_adadelta.views import coords_for, dims_for, latent_labels, ordering
 
 __all__ = ["GROUP_SHORT_NAMES", "export_attrs", "optimization_history", "to_arviz", "vi_parameters"]
@@ -206,11 +207,7 @@ def vi_parameters(approx: Any) -> xr.Dataset:
     coords: dict[str, Any] = {"vi_stat": ["mean", "sd"]}
     chols = []
     for group in approx.groups:
-        if "histogram" in group.params_dict:
-            particles = group.params_dict["histogram"].get_value()
-            mean, sd, chol = particles.mean(0), particles.std(0), None
-        else:
-            mean, sd, chol = gaussian_moments(group)
+        mean, sd, chol = group_moments(group)
         chols.append(chol if chol is not None else np.diag(sd))
         for name, slc, shape in ordering(group):
             var_dims = dims_for(model, name, shape)
@@ -218,21 +215,10 @@ def vi_parameters(approx: Any) -> xr.Dataset:
             stacked = np.stack([mean[slc].reshape(shape), sd[slc].reshape(shape)])
             data_vars[name] = (("vi_stat", *var_dims), stacked)
     if any(g.short_name == "full_rank" for g in approx.groups):
-        chol = _block_diagonal(chols)
+        chol = block_diag(*chols)
         data_vars["cov"] = (("latent", "latent_bis"), chol @ chol.T)
         coords["latent"] = coords["latent_bis"] = latent_labels(approx)
     return xr.Dataset(data_vars, coords=coords)
-
-
-def _block_diagonal(blocks: list[np.ndarray]) -> np.ndarray:
-    n = sum(len(b) for b in blocks)
-    out = np.zeros((n, n))
-    start = 0
-    for block in blocks:
-        stop = start + len(block)
-        out[start:stop, start:stop] = block
-        start = stop
-    return out
 
 
 def optimization_history(approx: Any, result: Any) -> xr.Dataset | None:

@@ -28,6 +28,7 @@ __all__ = [
     "approximation_draws",
     "evaluate_model",
     "gaussian_moments",
+    "group_moments",
     "group_sd",
 ]
 
@@ -93,15 +94,21 @@ def gaussian_moments(group: Any) -> GaussianMoments:
     return GaussianMoments(mean, np.sqrt(np.einsum("ij,ij->i", chol, chol)), chol)
 
 
-def group_sd(group: Any) -> np.ndarray:
-    """Standard deviation of each latent coordinate of a group, computed with NumPy.
+def group_moments(group: Any) -> GaussianMoments:
+    """Mean and sd (and full-rank factor) of any group, computed with NumPy.
 
-    Gaussian groups as `gaussian_moments`; particle groups over their particles. Unlike
-    ``group.std.eval()`` this compiles nothing, and it reads JAX arrays too.
+    Gaussian groups as `gaussian_moments`; particle groups over their particles (no
+    factor). Unlike ``group.std.eval()`` this compiles nothing, and it reads JAX arrays.
     """
     if "histogram" in group.params_dict:
-        return np.asarray(group.params_dict["histogram"].get_value(borrow=True)).std(axis=0)
-    return gaussian_moments(group).sd
+        particles = np.asarray(group.params_dict["histogram"].get_value(borrow=True))
+        return GaussianMoments(particles.mean(axis=0), particles.std(axis=0), None)
+    return gaussian_moments(group)
+
+
+def group_sd(group: Any) -> np.ndarray:
+    """Standard deviation of each latent coordinate of a group (see `group_moments`)."""
+    return group_moments(group).sd
 
 
 def approximation_draws(approx: Any, draws: int, rng: np.random.Generator) -> ApproxDraws:
