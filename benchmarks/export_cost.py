@@ -14,7 +14,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import time
 import warnings
 from functools import partial
 
@@ -23,7 +22,7 @@ import pymc as pm
 
 from models import MODELS, synthetic_regression
 from pymc_adadelta import adadelta, to_arviz
-from run_info import header
+from run_info import header, seconds
 
 warnings.filterwarnings("ignore")
 DRAWS = (1000, 4000)
@@ -33,12 +32,6 @@ FIT_STEPS = 2000
 def fitted(build) -> object:
     with build():
         return pm.fit(FIT_STEPS, obj_optimizer=adadelta(), progressbar=False, random_seed=1)
-
-
-def seconds(call) -> float:
-    start = time.perf_counter()
-    call()
-    return time.perf_counter() - start
 
 
 def main() -> None:

@@ -24,7 +24,6 @@ import argparse
 import contextlib
 import os
 import statistics
-import time
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -33,6 +32,7 @@ from threadpoolctl import threadpool_limits
 
 from models import synthetic_regression
 from pymc_adadelta import fit
+from run_info import header, seconds
 
 warnings.filterwarnings("ignore")
 
@@ -48,11 +48,11 @@ def run_chains(rounds: int, steps: int = STEPS, observations: int = OBSERVATIONS
     model = synthetic_regression(COEFS, observations)
     load = os.getloadavg()[0]
     with _modes(model, steps) as modes, threadpool_limits(limits=1):
-        first = {name: _seconds(run) for name, run in modes.items()}
+        first = {name: seconds(run) for name, run in modes.items()}
         times: dict[str, list[float]] = {name: [] for name in modes}
         for _ in range(rounds):
             for name, run in modes.items():
-                times[name].append(_seconds(run))
+                times[name].append(seconds(run))
     median = {name: statistics.median(values) for name, values in times.items()}
     serial = median["serial, this process (cores=1)"]
     rows = [
@@ -93,19 +93,12 @@ def _modes(model: Any, steps: int) -> Iterator[dict[str, Callable[[], Any]]]:
         yield modes
 
 
-def _seconds(run: Callable[[], Any]) -> float:
-    start = time.perf_counter()
-    run()
-    return time.perf_counter() - start
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=STEPS)
     parser.add_argument("--observations", type=int, default=OBSERVATIONS)
     args = parser.parse_args()
-    from run_info import header
 
     print(header("scale_chains"))
     print("\n".join(run_chains(args.rounds, args.steps, args.observations)))
