@@ -7,11 +7,8 @@ import pymc_adadelta
 
 
 def test_all_lists_exactly_the_public_names():
-    public = {n for n in dir(pymc_adadelta) if not n.startswith("_")} - {
-        "arviz", "callbacks", "chains", "counter", "diagnostics", "draws", "hyperparams",
-        "optimizer", "parallel", "plots", "rule", "state", "streaming", "updates", "views",
-        "warmstart",
-    }  # fmt: skip
+    layers = {"approx", "callbacks", "inference", "optim", "output", "persist", "streaming"}
+    public = {n for n in dir(pymc_adadelta) if not n.startswith("_")} - layers
     assert set(pymc_adadelta.__all__) - {"__version__"} == public
 
 
@@ -26,3 +23,11 @@ def test_every_public_name_has_a_docstring_with_an_example(name):
     section = re.search(r"^Examples\n-{8,}\n(.*?)(?=^\S[^\n]*\n-{3,}\n|\Z)", doc, re.M | re.S)
     assert section, f"{name}'s docstring has no numpydoc Examples section"
     assert re.search(r"^>>> \S", section.group(1), re.M), f"{name}'s Examples has no >>> line"
+
+
+def test_layers_are_modules_and_fit_is_the_function():
+    import types
+
+    for layer in ("approx", "callbacks", "inference", "optim", "output", "persist", "streaming"):
+        assert isinstance(getattr(pymc_adadelta, layer), types.ModuleType), layer
+    assert callable(pymc_adadelta.fit) and not isinstance(pymc_adadelta.fit, types.ModuleType)

@@ -4,7 +4,7 @@ import pytest
 from scipy import stats
 
 from pymc_adadelta import adadelta
-from pymc_adadelta.draws import approximation_draws, evaluate_model, gaussian_moments
+from pymc_adadelta.approx.draws import approximation_draws, evaluate_model, gaussian_moments
 
 
 @pytest.fixture(scope="module", params=["advi", "fullrank_advi"])

@@ -3,7 +3,7 @@ import pymc as pm
 import pytest
 
 from pymc_adadelta import Adadelta, Checkpoint, Convergence, FitResult, fit
-from pymc_adadelta.fit import WARM_LEARNING_RATE
+from pymc_adadelta.inference.options import WARM_LEARNING_RATE
 
 from .test_convergence import normal_mean_model
 

@@ -2,7 +2,7 @@ import subprocess
 import sys
 import types
 
-from pymc_adadelta._import_hooks import when_imported
+from pymc_adadelta.optim.import_hooks import when_imported
 
 
 def test_callback_runs_now_for_an_imported_module():

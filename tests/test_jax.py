@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from pymc_adadelta import fit, to_arviz
-from pymc_adadelta._static_shapes import give_static_shapes
+from pymc_adadelta.approx.static_shapes import give_static_shapes
 
 from .conftest import regression_model
 from .test_convergence import normal_mean_model

@@ -10,7 +10,7 @@ from hypothesis.extra import numpy as hnp
 
 from pymc_adadelta import AdadeltaStep
 from pymc_adadelta._compat import BACKEND_MODES
-from pymc_adadelta.counter import COUNTER_BASE, counter_value, split_count
+from pymc_adadelta.optim.step_counter import COUNTER_BASE, counter_value, split_count
 
 from .conftest import BACKENDS, numpy_adadelta
 

@@ -5,7 +5,7 @@ import pytest
 from rich.console import Console
 
 from pymc_adadelta import Convergence, fit
-from pymc_adadelta._progress import ProgressDisplay
+from pymc_adadelta.inference.progress import ProgressDisplay
 
 from .conftest import regression_model
 
@@ -38,7 +38,7 @@ class FakeClock:
 @pytest.fixture
 def clock(monkeypatch):
     fake = FakeClock()
-    monkeypatch.setattr("pymc_adadelta._progress.perf_counter", fake)
+    monkeypatch.setattr("pymc_adadelta.inference.progress.perf_counter", fake)
     return fake
 
 

@@ -3,7 +3,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from pymc_adadelta.rule import adadelta_rule
+from pymc_adadelta.optim.rule import adadelta_rule
 
 from .conftest import numpy_adadelta
 

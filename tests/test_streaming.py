@@ -12,7 +12,7 @@ import pytest
 import zarr
 
 from pymc_adadelta import StreamingBatches, adadelta, fit
-from pymc_adadelta._batches import chunk_bounds
+from pymc_adadelta.streaming.read_order import chunk_bounds
 
 TRUE_COEFS = np.array([1.0, -2.0])
 

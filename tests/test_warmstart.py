@@ -3,8 +3,8 @@ import pymc as pm
 import pytensor.tensor as pt
 import pytest
 
-from pymc_adadelta.draws import gaussian_moments
-from pymc_adadelta.warmstart import fixed_draws, warm_start
+from pymc_adadelta.approx.draws import gaussian_moments
+from pymc_adadelta.approx.warmstart import fixed_draws, warm_start
 
 
 def normal_means(n=40):

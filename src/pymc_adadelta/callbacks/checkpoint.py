@@ -32,9 +32,9 @@ from typing import Any, NamedTuple
 import numpy as np
 import xarray as xr
 
-from pymc_adadelta.callbacks._atomic import write_npz_atomically
 from pymc_adadelta.callbacks.tracking import AccumulatorTracker
-from pymc_adadelta.optimizer import Adadelta
+from pymc_adadelta.optim.optimizer import Adadelta
+from pymc_adadelta.persist.atomic import write_npz_atomically
 
 __all__ = ["CHECKPOINT_FORMAT_VERSION", "Checkpoint", "CheckpointData", "random_generators"]
 

@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from pymc_adadelta.draws import group_sd
+from pymc_adadelta.approx.draws import group_sd
 
 __all__ = ["Convergence"]
 

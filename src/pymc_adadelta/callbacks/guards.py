@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from pymc_adadelta.optimizer import Adadelta
-from pymc_adadelta.views import variable_indices
+from pymc_adadelta.approx.layout import variable_indices
+from pymc_adadelta.optim.optimizer import Adadelta
 
 __all__ = ["DivergenceGuard"]
 

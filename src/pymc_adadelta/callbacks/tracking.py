@@ -16,9 +16,9 @@ from typing import Any, NamedTuple
 import numpy as np
 import xarray as xr
 
-from pymc_adadelta.hyperparams import describe_value
-from pymc_adadelta.optimizer import Adadelta
-from pymc_adadelta.views import variable_indices
+from pymc_adadelta.approx.layout import variable_indices
+from pymc_adadelta.optim.hyperparameters import describe_value
+from pymc_adadelta.optim.optimizer import Adadelta
 
 __all__ = ["BLOCK", "BLOCK_COLUMNS", "AccumulatorTracker"]
 

@@ -43,12 +43,14 @@ from pymc.backends.arviz import (
 from scipy.linalg import block_diag
 
 from pymc_adadelta._compat import make_arviz
-from pymc_adadelta._inputs import check_draws, split_input
-from pymc_adadelta.diagnostics import khat_of_log_ratios
-from pymc_adadelta.draws import approximation_draws, evaluate_model, group_moments
-from pymc_adadelta.views import coords_for, dims_for, latent_labels, ordering
+from pymc_adadelta._validation import check_draws
+from pymc_adadelta.approx.draws import approximation_draws, evaluate_model, group_moments
+from pymc_adadelta.approx.layout import coords_for, dims_for, latent_labels, ordering
+from pymc_adadelta.output.diagnostics import khat_of_log_ratios
+from pymc_adadelta.output.inputs import fits_of, split_input
 
-__all__ = ["GROUP_SHORT_NAMES", "export_attrs", "optimization_history", "to_arviz", "vi_parameters"]
+__all__ = ["GROUP_SHORT_NAMES", "export_attrs", "optimization_history", "to_arviz",
+           "to_arviz_chains", "vi_parameters"]  # fmt: skip
 
 #: Method name written in ``attrs["method"]`` per PyMC group family.
 GROUP_SHORT_NAMES = {"mean_field": "advi", "full_rank": "fullrank_advi", "empirical": "svgd"}
@@ -97,7 +99,20 @@ def to_arviz(
     >>> data["posterior"]["beta"].dims
     ('chain', 'draw', 'coef')
     """
-    pairs = [split_input(r, model) for r in _fits(approx_or_result)]
+    return to_arviz_chains(fits_of(approx_or_result), draws, random_seed=random_seed,
+                           model=model, log_weights=log_weights)  # fmt: skip
+
+
+def to_arviz_chains(
+    fits: list[Any],
+    draws: int = 1000,
+    *,
+    random_seed: Any = None,
+    model: Any = None,
+    log_weights: bool = True,
+) -> Any:
+    """`to_arviz` of several approximations or results of one model, one chain each."""
+    pairs = [split_input(r, model) for r in fits]
     check_draws(draws)
     rng = np.random.default_rng(random_seed)
     rngs = [rng] if len(pairs) == 1 else rng.spawn(len(pairs))
@@ -118,15 +133,6 @@ def to_arviz(
         {k: v for k, v in groups.items() if v}, coords=coords, dims=dims, attrs=stacked.attrs,
         datasets=stacked.datasets,
     )  # fmt: skip
-
-
-def _fits(approx_or_result: Any) -> list[Any]:
-    """The approximations or results to export, one per chain."""
-    from pymc_adadelta.chains import FitResults
-
-    if isinstance(approx_or_result, FitResults):
-        return list(approx_or_result.chains)
-    return [approx_or_result]
 
 
 class _ChainExport(NamedTuple):

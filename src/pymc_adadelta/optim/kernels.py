@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from pymc_adadelta._import_hooks import when_imported
-from pymc_adadelta._op import AdadeltaStep
-from pymc_adadelta.counter import increment_counter
-from pymc_adadelta.rule import adadelta_rule
+from pymc_adadelta.optim.import_hooks import when_imported
+from pymc_adadelta.optim.op import AdadeltaStep
+from pymc_adadelta.optim.rule import adadelta_rule
+from pymc_adadelta.optim.step_counter import increment_counter
 
 __all__ = ["register_backends"]
 

@@ -37,12 +37,13 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from pymc_adadelta._inputs import is_positive_int
+from pymc_adadelta._validation import is_positive_int
 from pymc_adadelta.callbacks import Convergence
-from pymc_adadelta.chains import ChainsFailed, FitResults, chain_diagnostics, warn_if_disagreeing
-from pymc_adadelta.fit import FitResult, fit
-from pymc_adadelta.fit import _inference as new_inference
-from pymc_adadelta.optimizer import Adadelta
+from pymc_adadelta.inference.fit_results import ChainsFailed, FitResults, warn_if_disagreeing
+from pymc_adadelta.inference.options import new_inference
+from pymc_adadelta.inference.result import FitResult
+from pymc_adadelta.inference.single_fit import fit_single
+from pymc_adadelta.optim import Adadelta
 
 __all__ = ["JITTER", "ChainRun", "check_parallel_arguments", "fit_chains", "jitter_means",
            "run_chain"]  # fmt: skip
@@ -139,7 +140,7 @@ def fit_chains(
     if errors:
         raise ChainsFailed(rebuilt, errors, chains) from errors[min(errors)]
     ordered = tuple(rebuilt[c] for c in range(chains))
-    results = FitResults(ordered, chain_diagnostics(ordered, random_seed=seeds[-1]))
+    results = FitResults(ordered, diagnostics_seed=seeds[-1])
     warn_if_disagreeing(results)
     return results
 
@@ -198,12 +199,12 @@ def _executor(workers: int, client: Any) -> Iterator[Executor]:
 
 
 def _process_context() -> multiprocessing.context.BaseContext:
-    """``forkserver`` (``spawn`` where it is missing), warmed up by `_worker_init`."""
+    """``forkserver`` (``spawn`` where missing), warmed up by its worker_init module."""
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
     # Done once by the server rather than by every worker; no effect once it runs.
-    context.set_forkserver_preload(["pymc_adadelta._worker_init"])
+    context.set_forkserver_preload(["pymc_adadelta.inference.worker_init"])
     return context
 
 
@@ -257,9 +258,15 @@ def run_chain(
     inference = new_inference(spec.method, spec.model, fit_int_seed, spec.inf_kwargs)
     jitter_means(inference.approx, np.random.default_rng(jitter_seed))
     with threadpool_limits(limits=blas_threads):
-        result = fit(method=inference, random_seed=fit_int_seed, progressbar=False,
-                     **spec.fit_kwargs)  # fmt: skip
-    assert isinstance(result, FitResult)  # one chain
+        result = fit_single(
+            method=inference,
+            random_seed=fit_int_seed,
+            progressbar=False,
+            model=None,
+            checkpoint=None,
+            resume=None,
+            **spec.fit_kwargs,
+        )
     return _chain_run(chain, result)
 
 

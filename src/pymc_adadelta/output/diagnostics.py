@@ -21,8 +21,9 @@ from typing import Any
 import numpy as np
 
 from pymc_adadelta._compat import psis_khat_of_log_ratios
-from pymc_adadelta._inputs import check_draws, split_input
-from pymc_adadelta.draws import approximation_draws, evaluate_model
+from pymc_adadelta._validation import check_draws
+from pymc_adadelta.approx.draws import approximation_draws, evaluate_model
+from pymc_adadelta.output.inputs import split_input
 
 __all__ = ["KHAT_DRAWS", "MIN_KHAT_DRAWS", "khat_of_log_ratios", "psis_khat"]
 

@@ -13,7 +13,7 @@ from typing import Any
 from pytensor.compile import optdb
 from pytensor.graph.rewriting.basic import in2out, node_rewriter
 
-from pymc_adadelta._op import AdadeltaStep
+from pymc_adadelta.optim.op import AdadeltaStep
 
 __all__: list[str] = []
 

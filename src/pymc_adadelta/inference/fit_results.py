@@ -12,22 +12,20 @@ that finished.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from concurrent.futures import BrokenExecutor, CancelledError
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import xarray as xr
 
-from pymc_adadelta.fit import FitResult
+from pymc_adadelta.inference.result import FitResult
 
-__all__ = ["DIAGNOSTIC_DRAWS", "RHAT_THRESHOLD", "ChainsFailed", "FitResults",
-           "chain_diagnostics", "warn_if_disagreeing"]  # fmt: skip
+__all__ = ["RHAT_THRESHOLD", "ChainsFailed", "FitResults", "warn_if_disagreeing"]
 
 #: R-hat above which `fit` warns that the chains disagree.
 RHAT_THRESHOLD = 1.01
-#: Draws per chain behind `FitResults.diagnostics`.
-DIAGNOSTIC_DRAWS = 1000
 
 
 @dataclass(frozen=True)
@@ -44,7 +42,7 @@ class FitResults:
         R-hat and bulk and tail ESS across the chains, per model variable (free
         variables and deterministics, with the model's dims), along the dimension
         ``diagnostic`` = ``["rhat", "ess_bulk", "ess_tail"]``; computed by ArviZ from
-        `DIAGNOSTIC_DRAWS` draws of every chain's approximation.
+        ``DIAGNOSTIC_DRAWS`` draws of every chain's approximation.
 
     Examples
     --------
@@ -61,7 +59,14 @@ class FitResults:
     """
 
     chains: tuple[FitResult, ...]
-    diagnostics: xr.Dataset
+    diagnostics_seed: Any = None
+
+    @cached_property
+    def diagnostics(self) -> xr.Dataset:
+        """R-hat and bulk/tail ESS across the chains (`pymc_adadelta.output.across_fits`)."""
+        from pymc_adadelta.output.across_fits import chain_diagnostics
+
+        return chain_diagnostics(self.chains, random_seed=self.diagnostics_seed)
 
     def __len__(self) -> int:
         return len(self.chains)
@@ -89,7 +94,7 @@ class FitResults:
 
     def to_arviz(self, draws: int = 1000, *, random_seed: Any = None) -> Any:
         """Export every chain as one chain of the ArviZ data (`pymc_adadelta.to_arviz`)."""
-        from pymc_adadelta.arviz import to_arviz
+        from pymc_adadelta.output.export import to_arviz
 
         return to_arviz(self, draws, random_seed=random_seed)
 
@@ -149,30 +154,6 @@ def _why(error: BaseException) -> str:
         name = type(error).__name__
         return f"was lost: its worker process or cluster went away ({name})"
     return f"failed: {type(error).__name__}: {error}"
-
-
-def chain_diagnostics(
-    chains: Sequence[FitResult], *, draws: int = DIAGNOSTIC_DRAWS, random_seed: Any = None
-) -> xr.Dataset:
-    """R-hat and bulk/tail ESS across ``chains``, from ``draws`` draws of each approximation.
-
-    Returns
-    -------
-    xarray.Dataset
-        One variable per model variable, with a leading dimension ``diagnostic``.
-    """
-    import arviz as az
-
-    from pymc_adadelta._compat import arviz_group
-    from pymc_adadelta.arviz import to_arviz
-
-    data = to_arviz(FitResults(tuple(chains), xr.Dataset()), draws,
-                    random_seed=random_seed, log_weights=False)  # fmt: skip
-    posterior = arviz_group(data, "posterior")
-    parts = [az.rhat(posterior), az.ess(posterior, method="bulk"),
-             az.ess(posterior, method="tail")]  # fmt: skip
-    combined = xr.concat(parts, dim="diagnostic", combine_attrs="drop")
-    return combined.assign_coords(diagnostic=["rhat", "ess_bulk", "ess_tail"])
 
 
 def warn_if_disagreeing(results: FitResults) -> None:

@@ -20,7 +20,7 @@ import pytensor
 import pytensor.tensor as pt
 from pytensor.graph.replace import vectorize_graph
 
-from pymc_adadelta.views import ordering
+from pymc_adadelta.approx.layout import ordering
 
 __all__ = [
     "ApproxDraws",

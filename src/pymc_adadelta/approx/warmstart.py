@@ -24,7 +24,7 @@ import pytensor.tensor as pt
 from pytensor.graph.replace import vectorize_graph
 from scipy.optimize import minimize
 
-from pymc_adadelta.views import ordering
+from pymc_adadelta.approx.layout import ordering
 
 __all__ = ["WARM_START_DRAWS", "WarmStart", "fixed_draws", "warm_start"]
 
@@ -128,7 +128,7 @@ def _unsupported(approx: Any) -> str:
 
 
 def _current_moments(approx: Any) -> tuple[np.ndarray, np.ndarray]:
-    from pymc_adadelta.draws import gaussian_moments
+    from pymc_adadelta.approx.draws import gaussian_moments
 
     moments = [gaussian_moments(g) for g in approx.groups]
     return np.concatenate([m.mean for m in moments]), np.concatenate([m.sd for m in moments])

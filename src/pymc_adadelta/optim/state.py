@@ -16,7 +16,7 @@ import numpy as np
 import pytensor
 
 from pymc_adadelta._typing import SharedTensor, TensorLike
-from pymc_adadelta.counter import counter_value, split_count, symbolic_count
+from pymc_adadelta.optim.step_counter import counter_value, split_count, symbolic_count
 
 __all__ = ["ACCUMULATOR_NAMES", "AdadeltaState", "ParamSlot"]
 

@@ -17,9 +17,15 @@ from typing import Any
 import numpy as np
 import pymc as pm
 
-from pymc_adadelta._batches import Batch, BatchCutter, ChunkedRows, block_stream, chunk_bounds
-from pymc_adadelta._inputs import check_positive_int
-from pymc_adadelta._stream_checks import Stream, check_streams, check_total_size, pair_sources
+from pymc_adadelta._validation import check_positive_int
+from pymc_adadelta.streaming.checks import Stream, check_streams, check_total_size, pair_sources
+from pymc_adadelta.streaming.read_order import (
+    Batch,
+    BatchCutter,
+    ChunkedRows,
+    block_stream,
+    chunk_bounds,
+)
 
 __all__ = ["StreamingBatches"]
 

@@ -75,10 +75,10 @@ def plot_history(result_or_data: Any, *, smooth: int | None = None, figsize: Any
 
 
 def _history_and_attrs(obj: Any) -> tuple[xr.Dataset, dict[str, Any]]:
-    from pymc_adadelta.arviz import export_attrs, optimization_history
-    from pymc_adadelta.fit import FitResult
+    from pymc_adadelta.output.export import export_attrs, optimization_history
+    from pymc_adadelta.output.inputs import is_fit_result
 
-    if isinstance(obj, FitResult):
+    if is_fit_result(obj):
         history = optimization_history(obj.approx, obj)
         attrs = export_attrs(obj.approx, obj, khat=float("nan"), draws=0)
     elif is_arviz_data(obj):

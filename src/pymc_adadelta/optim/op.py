@@ -30,8 +30,8 @@ from pytensor.graph.basic import Apply
 from pytensor.link.c.op import COp
 
 from pymc_adadelta._typing import TensorLike
-from pymc_adadelta.counter import increment_counter
-from pymc_adadelta.rule import adadelta_rule
+from pymc_adadelta.optim.rule import adadelta_rule
+from pymc_adadelta.optim.step_counter import increment_counter
 
 __all__ = ["AdadeltaStep"]
 
@@ -145,13 +145,13 @@ class AdadeltaStep(COp):
 
     def c_support_code(self, **kwargs: Any) -> str:
         """The vectorizable per-parameter kernel."""
-        from pymc_adadelta._c_code import SUPPORT_CODE
+        from pymc_adadelta.optim.c_code import SUPPORT_CODE
 
         return SUPPORT_CODE
 
     def c_code(self, node: Apply, name: str, inputs: list, outputs: list, sub: dict) -> str:
         """C implementation: one loop per parameter over contiguous data."""
-        from pymc_adadelta._c_code import adadelta_step_c_code
+        from pymc_adadelta.optim.c_code import adadelta_step_c_code
 
         return adadelta_step_c_code(self.n_params, self.inplace, inputs, outputs, sub)
 

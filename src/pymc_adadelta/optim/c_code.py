@@ -8,7 +8,7 @@ copy, then runs one loop per parameter. Each statement mirrors one operation of
 
 from __future__ import annotations
 
-from pymc_adadelta.counter import COUNTER_BASE
+from pymc_adadelta.optim.step_counter import COUNTER_BASE
 
 _OUTPUT_TEMPLATE = """
 if ({inplace} && PyArray_IS_C_CONTIGUOUS({src})) {{

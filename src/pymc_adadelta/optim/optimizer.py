@@ -15,9 +15,9 @@ import numpy as np
 from pytensor.compile.sharedvalue import SharedVariable
 
 from pymc_adadelta._typing import SharedTensor
-from pymc_adadelta.hyperparams import HyperParameters, validate_groups
-from pymc_adadelta.state import AdadeltaState
-from pymc_adadelta.updates import AdadeltaUpdates, build_updates, check_params, compute_grads
+from pymc_adadelta.optim.hyperparameters import HyperParameters, validate_groups
+from pymc_adadelta.optim.state import AdadeltaState
+from pymc_adadelta.optim.updates import AdadeltaUpdates, build_updates, check_params, compute_grads
 
 __all__ = ["STATE_FORMAT_VERSION", "Adadelta"]
 
@@ -147,7 +147,7 @@ class Adadelta:
             if as_dataset:
                 raise ValueError("as_dataset=True needs the approximation (approx=...)")
             return per_param
-        from pymc_adadelta.views import accumulators_by_variable, accumulators_dataset
+        from pymc_adadelta.approx.layout import accumulators_by_variable, accumulators_dataset
 
         if as_dataset:
             return accumulators_dataset(approx, per_param)

@@ -1,0 +1,156 @@
+"""`fit()`: Adadelta with the package's callbacks wired together, resumable.
+
+Adadelta, accumulator tracking, a divergence guard, a convergence rule, iterate averaging,
+checkpoints and a progress display, returning a `FitResult`. `fit` compiles PyMC's step
+function itself and runs the steps, so that it can resume a fit from a checkpoint (the
+step numbers, losses and random state carry on), turn Ctrl-C into a clean stop after the
+step under way, and show its own progress bar.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from pymc.variational.inference import Inference
+
+from pymc_adadelta._validation import check_positive_int
+from pymc_adadelta.inference.options import check_optimizer
+from pymc_adadelta.inference.several_fits import check_parallel_arguments, fit_chains
+from pymc_adadelta.inference.single_fit import fit_single
+from pymc_adadelta.optim import Adadelta
+
+if TYPE_CHECKING:
+    from pymc_adadelta.inference.fit_results import FitResults
+    from pymc_adadelta.inference.result import FitResult
+
+__all__ = ["fit"]
+
+
+def fit(
+    n: int = 50_000,
+    *,
+    model: Any = None,
+    method: str | Inference = "advi",
+    optimizer: Adadelta | None = None,
+    callbacks: Sequence[Any] | None = None,
+    convergence: Any = "auto",
+    average: bool = True,
+    warm_start: bool = True,
+    random_seed: Any = None,
+    progressbar: bool = True,
+    checkpoint: str | os.PathLike[str] | None = None,
+    checkpoint_every: int = 1000,
+    resume: str | os.PathLike[str] | bool | None = None,
+    backend: str | None = None,
+    chains: int = 1,
+    cores: int | None = None,
+    client: Any = None,
+    **pm_fit_kwargs: Any,
+) -> FitResult | FitResults:
+    """Fit a variational approximation with Adadelta until it has converged.
+
+    Parameters
+    ----------
+    n : int, default 50_000
+        Most steps to take, counting those before a resume.
+    model : pm.Model, optional
+        Defaults to the model on the context stack.
+    method : str or Inference, default "advi"
+        ``"advi"``, ``"fullrank_advi"``, ``"svgd"``, ``"asvgd"`` or an Inference object.
+    optimizer : Adadelta, optional
+        Defaults to ``Adadelta()``, or ``Adadelta(learning_rate=WARM_LEARNING_RATE)``
+        after a warm start.
+    callbacks : sequence of callables, optional
+        More callbacks, called after the package's own and before the checkpoint.
+    convergence : "auto", "rhat", "mcse", "stan", "cusum", Convergence or None, default "auto"
+        The stopping rule. ``"auto"`` is ``Convergence("mcse")`` after a warm start or
+        on resume, and ``Convergence("rhat")`` otherwise; None runs all ``n`` steps.
+    average : bool, default True
+        When the rule converged, replace the last iterate by the average of the
+        stationary iterates (`Convergence.average`).
+    warm_start : bool, default True
+        Before the stochastic steps, move a Gaussian approximation to the optimum of
+        the ELBO over fixed draws (`pymc_adadelta.warmstart.warm_start`). Skipped for
+        particle approximations, minibatch models and resumed fits, and when it fails.
+    random_seed : int or Generator, optional
+        Seed of the fit.
+    progressbar : bool, default True
+        Show a progress bar: step, smoothed loss, steps per second, convergence status.
+    checkpoint : str or os.PathLike, optional
+        Save the fit to this npz file every ``checkpoint_every`` steps and when it stops
+        (see `Checkpoint`).
+    checkpoint_every : int, default 1000
+        Steps between checkpoints.
+    resume : str, os.PathLike or bool, optional
+        Continue the fit saved in this checkpoint: its parameters, optimizer state,
+        random state and history, for the remaining ``n - step`` steps. True resumes
+        from ``checkpoint`` if that file exists and starts afresh otherwise.
+    backend : {"c", "numba", "jax"}, optional
+        pytensor backend of the step function (``compile_kwargs["mode"]``); defaults
+        to pytensor's default mode.
+    chains : int, default 1
+        Independent fits, each from its own dispersed start (the means jittered by
+        ``Uniform(-2, 2)`` on the unconstrained scale before the warm start) and with
+        its own seed (``np.random.SeedSequence(random_seed).spawn``). More than one
+        returns a `FitResults` with R-hat and ESS across the fits, and warns when they
+        disagree; see `pymc_adadelta.parallel` and the docs page "Several fits".
+        Checkpoints, resuming and the progress bar are for ``chains=1``; your
+        callbacks run in the workers, on copies.
+    cores : int, optional
+        Worker processes for ``chains > 1`` (``forkserver`` start method, the model
+        shipped with cloudpickle, as ``pm.sample`` does); defaults to
+        ``min(chains, os.cpu_count())``; 1 runs the chains one after another in this
+        process.
+    client : dask.distributed.Client, optional
+        Run the chains (``chains > 1``) on this dask cluster instead of local processes.
+    **pm_fit_kwargs
+        ``score`` as in ``Inference.fit``, ``inf_kwargs`` for the Inference constructor,
+        and the step function's arguments (``obj_n_mc``, ``total_grad_norm_constraint``,
+        ``compile_kwargs``, ...).
+
+    Returns
+    -------
+    FitResult or FitResults
+        A `FitResult`; a `FitResults` when ``chains > 1``.
+
+    Raises
+    ------
+    ChainsFailed
+        When some of several chains failed or their workers went away; the finished
+        ones are in its ``completed``.
+
+    Notes
+    -----
+    Ctrl-C stops the fit after the step under way, writes the checkpoint and returns the
+    result with ``stop_reason="interrupted"``; a second Ctrl-C stops at once (the last
+    checkpoint stays as it was). Ctrl-C while the step function compiles raises
+    ``KeyboardInterrupt`` as usual. On resume the convergence rule and your callbacks
+    start afresh; the tracker's history and the losses carry on.
+
+    Examples
+    --------
+    >>> import pymc as pm
+    >>> from pymc_adadelta import fit
+    >>> with pm.Model():
+    ...     x = pm.Normal("x", 0.0, 1.0, shape=2)
+    ...     result = fit(progressbar=False, random_seed=1)
+    >>> result.stop_reason, result.n_steps < 50_000
+    ('converged', True)
+    """
+    check_positive_int("n", n, "number of steps")
+    check_positive_int("checkpoint_every", checkpoint_every)
+    check_optimizer(optimizer)
+    check_parallel_arguments(chains, cores, client)
+    if chains > 1:
+        return fit_chains(chains, cores=cores, client=client, model=model, method=method,
+                          random_seed=random_seed, checkpoint=checkpoint, resume=resume, n=n,
+                          optimizer=optimizer, callbacks=callbacks, convergence=convergence,
+                          average=average, warm_start=warm_start, backend=backend,
+                          **pm_fit_kwargs)  # fmt: skip
+    return fit_single(n, model=model, method=method, optimizer=optimizer, callbacks=callbacks,
+                      convergence=convergence, average=average, warm_start=warm_start,
+                      random_seed=random_seed, progressbar=progressbar, checkpoint=checkpoint,
+                      checkpoint_every=checkpoint_every, resume=resume, backend=backend,
+                      **pm_fit_kwargs)  # fmt: skip

@@ -1,0 +1,84 @@
+"""`FitResult`: what one fit returns: the approximation, its history and how it ended."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import xarray as xr
+
+from pymc_adadelta.approx.warmstart import WarmStart
+from pymc_adadelta.callbacks import Convergence
+from pymc_adadelta.optim import Adadelta
+
+if TYPE_CHECKING:
+    pass
+
+__all__ = ["FitResult"]
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """What `fit` returns.
+
+    Attributes
+    ----------
+    approx : pymc Approximation
+        The fitted approximation; holds the averaged parameters when the fit converged
+        and averaging was on.
+    history : xarray.Dataset
+        Loss and accumulator summaries with dimension ``iteration`` (see
+        `AccumulatorTracker.history`), including the steps before a resume; ``attrs``
+        repeat the fields below.
+    converged : bool
+        Whether the convergence rule stopped the fit.
+    stop_reason : str
+        ``"converged"``, ``"max_steps"``, ``"non-finite"``, ``"rising-loss"`` or
+        ``"interrupted"`` (Ctrl-C, or a callback of yours stopped the fit).
+    n_steps : int
+        Steps taken, counting those before a resume.
+    optimizer : Adadelta
+        The optimizer, with its state.
+    convergence : Convergence or None
+        The rule that was used, with its checks.
+    last_iterate : dict of str to ndarray
+        The parameters before averaging replaced them (empty when nothing was averaged).
+    resumed_from : int
+        The step of the checkpoint the fit resumed from (0 for a fresh fit).
+    warm_start : WarmStart or None
+        What the warm start did (None when it was off or the fit resumed).
+
+    Examples
+    --------
+    >>> import pymc as pm
+    >>> from pymc_adadelta import fit
+    >>> with pm.Model():
+    ...     x = pm.Normal("x", 0.0, 1.0)
+    ...     result = fit(300, convergence=None, progressbar=False, random_seed=1)
+    >>> result.stop_reason, result.n_steps, result.history.sizes["iteration"]
+    ('max_steps', 300, 30)
+    """
+
+    approx: Any
+    history: xr.Dataset
+    converged: bool
+    stop_reason: str
+    n_steps: int
+    optimizer: Adadelta
+    convergence: Convergence | None = None
+    last_iterate: dict[str, np.ndarray] = field(default_factory=dict)
+    resumed_from: int = 0
+    warm_start: WarmStart | None = None
+
+    def to_arviz(self, draws: int = 1000, *, random_seed: Any = None) -> Any:
+        """Export draws, history and diagnostics with `pymc_adadelta.to_arviz`."""
+        from pymc_adadelta.output.export import to_arviz
+
+        return to_arviz(self, draws, random_seed=random_seed)
+
+    def plot(self, **kwargs: Any) -> Any:
+        """Plot the optimization history with `pymc_adadelta.plot_history`."""
+        from pymc_adadelta.output.plots import plot_history
+
+        return plot_history(self, **kwargs)

@@ -1,0 +1,90 @@
+"""One fit of one approximation: warm start, compile, resume, run, result."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from pymc.variational.inference import Inference
+
+from pymc_adadelta.approx.static_shapes import give_static_shapes
+from pymc_adadelta.approx.warmstart import warm_start as run_warm_start
+from pymc_adadelta.callbacks import Checkpoint
+from pymc_adadelta.callbacks.checkpoint import CheckpointData
+from pymc_adadelta.inference.options import (
+    compile_step,
+    convergence_rule,
+    default_optimizer,
+    new_inference,
+    with_backend,
+)
+from pymc_adadelta.inference.result import FitResult
+from pymc_adadelta.inference.run import FitRun
+from pymc_adadelta.optim import Adadelta
+
+__all__ = ["fit_single"]
+
+
+def fit_single(
+    n: int = 50_000,
+    *,
+    model: Any = None,
+    method: str | Inference = "advi",
+    optimizer: Adadelta | None = None,
+    callbacks: Sequence[Any] | None = None,
+    convergence: Any = "auto",
+    average: bool = True,
+    warm_start: bool = True,
+    random_seed: Any = None,
+    progressbar: bool = True,
+    checkpoint: str | os.PathLike[str] | None = None,
+    checkpoint_every: int = 1000,
+    resume: Any = None,
+    backend: str | None = None,
+    **pm_fit_kwargs: Any,
+) -> FitResult:
+    """Run one fit with `fit`'s arguments (already checked); see `fit`."""
+    saved = _read_resume(resume, checkpoint)
+    inference = new_inference(method, model, random_seed, pm_fit_kwargs.pop("inf_kwargs", None))
+    if backend == "jax":
+        give_static_shapes(inference.approx)  # pymc#8359
+    started = (
+        run_warm_start(inference.approx, random_seed=random_seed)
+        if warm_start and saved is None
+        else None
+    )
+    warm = started is not None and started.applied
+    optimizer = optimizer if optimizer is not None else default_optimizer(warm, saved)
+    rule = convergence_rule(convergence, warm or saved is not None)
+    saver = (
+        None
+        if checkpoint is None
+        else Checkpoint(checkpoint, checkpoint_every, optimizer=optimizer)
+    )
+    step, score = compile_step(inference, optimizer, with_backend(backend, pm_fit_kwargs))
+    if saved is not None:
+        saved.restore(inference.approx, optimizer, step)
+    run = FitRun(inference, optimizer, rule, step, score, saved, saver)
+    result = run(n, list(callbacks or []), progressbar=progressbar, average=average)
+    return replace(result, warm_start=started)
+
+
+def _read_resume(resume: Any, checkpoint: Any) -> CheckpointData | None:
+    if resume is None or resume is False:
+        return None
+    if resume is True:
+        if checkpoint is None:
+            raise ValueError("resume=True resumes from the checkpoint file: pass checkpoint=path")
+        if not Path(checkpoint).exists():
+            return None
+        resume = checkpoint
+    saved = Checkpoint.load(resume)
+    if saved.optimizer is None:
+        raise ValueError(
+            f"resume={str(resume)!r}: the checkpoint holds no optimizer state (it was "
+            f"written without optimizer=...), so a fit cannot resume from it"
+        )
+    return saved

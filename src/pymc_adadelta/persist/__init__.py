@@ -1,0 +1,1 @@
+"""Persistence: one fit-state type, its npz file format and atomic writes."""
