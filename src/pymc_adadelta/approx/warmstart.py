@@ -9,22 +9,33 @@ Broderick 2024) with L-BFGS, which is fast and needs no learning rate; Adadelta 
 refines from there with fresh draws every step, and the iterate average removes the
 error of the fixed draws.
 
-The fixed-draw objective is only as good as its draws and the model's density: when the
-optimizer fails or ends at a non-finite point, the approximation is left as it was and
-the reason is reported.
+After L-BFGS a trust-region Newton-CG polishes the optimum (ill-conditioned posteriors
+stall L-BFGS), and the Hessian there gives the linear-response covariance
+(`pymc_adadelta.approx.linear_response`): ``WarmStart.covariance``, which `to_arviz`
+uses in place of the mean-field sds, and which starts a full-rank Cholesky factor.
+
+The warm start never ends a fit: whatever fails (the optimizer, a non-finite point, a
+graph that cannot be compiled), the approximation is left as it was, or as far as it got,
+and the reason is reported in `WarmStart`.
 """
+
 
 from __future__ import annotations
 
+import time
 from typing import Any, NamedTuple
 
 import numpy as np
 import pytensor
-import pytensor.tensor as pt
-from pytensor.graph.replace import vectorize_graph
+import xarray as xr
 from scipy.optimize import minimize
 
-from pymc_adadelta.approx.layout import ordering
+from pymc_adadelta.approx.fixed_draw import FixedDrawObjective
+from pymc_adadelta.approx.linear_response import (
+    covariance_dataarray,
+    linear_response,
+    newton_refine,
+)
 
 __all__ = ["WARM_START_DRAWS", "WarmStart", "fixed_draws", "warm_start"]
 
@@ -41,67 +52,123 @@ class WarmStart(NamedTuple):
         Whether the approximation's parameters were replaced.
     reason : str
         ``"ok"``, or why they were not (``"minibatch"``, ``"not gaussian"``, the
-        optimizer's message, ``"non-finite"``).
+        optimizer's message, ``"non-finite"``, ``"error: ..."``).
     iterations : int
-        L-BFGS iterations.
+        L-BFGS iterations (plus Newton-CG iterations, see ``newton_iterations``).
     elbo : float
         The fixed-draw ELBO at the end (NaN when nothing ran).
+    covariance : xarray.DataArray or None
+        Linear-response covariance of the unconstrained latent vector (dims ``latent``,
+        ``latent_bis``, labelled ``beta[0]``, ...), None when it could not be computed.
+    covariance_reason : str
+        ``"ok"`` or why there is no covariance.
+    newton_iterations : int
+        Iterations of the trust-region Newton-CG polish after L-BFGS.
+    mode : str
+        How the objective was evaluated: ``"vectorized"`` over the draws or ``"loop"``.
+    seconds : float
+        Wall time of the whole warm start, compilation included.
+    covariance_seconds : float
+        The part spent on the linear-response covariance.
     """
 
     applied: bool
     reason: str
     iterations: int
     elbo: float
+    covariance: xr.DataArray | None = None
+    covariance_reason: str = "not computed"
+    newton_iterations: int = 0
+    mode: str = ""
+    seconds: float = 0.0
+    covariance_seconds: float = 0.0
 
 
 def warm_start(
-    approx: Any, *, draws: int = WARM_START_DRAWS, maxiter: int = 1000, random_seed: Any = None
+    approx: Any,
+    *,
+    draws: int = WARM_START_DRAWS,
+    maxiter: int = 1000,
+    random_seed: Any = None,
+    covariance: bool = True,
 ) -> WarmStart:
     """Set the means and sds of a Gaussian approximation by fixed-draw ELBO maximization.
 
     Parameters
     ----------
     approx : pymc Approximation
-        Mean-field or full-rank, with one or more groups; the full-rank factor is set
-        to the diagonal of the mean-field solution.
+        Mean-field or full-rank, with one or more groups. A full-rank factor starts at
+        the Cholesky factor of the linear-response covariance (the mean-field sds on a
+        diagonal when there is none).
     draws : int, default `WARM_START_DRAWS`
         Fixed standard-normal draws of the objective.
     maxiter : int, default 1000
         Most L-BFGS iterations.
     random_seed : int or numpy Generator, optional
         Seed of the fixed draws.
+    covariance : bool, default True
+        Compute the linear-response covariance.
 
     Returns
     -------
     WarmStart
+        Never raises: failures are reported in ``reason`` / ``covariance_reason``.
 
     Examples
     --------
     >>> import pymc as pm
-    >>> from pymc_adadelta.warmstart import warm_start
+    >>> from pymc_adadelta.approx.warmstart import warm_start
     >>> with pm.Model():
     ...     x = pm.Normal("x", 3.0, 2.0)
     ...     approx = pm.ADVI(random_seed=1).approx
-    >>> warm_start(approx, random_seed=1).applied
-    True
-    >>> round(float(approx.params[0].get_value()[0]), 1)
-    3.0
+    >>> started = warm_start(approx, random_seed=1)
+    >>> started.applied, round(float(approx.params[0].get_value()[0]), 1)
+    (True, 3.0)
+    >>> round(float(started.covariance[0, 0]), 2)
+    4.0
     """
+    began = time.perf_counter()
+    try:
+        started = _warm_start(approx, draws, maxiter, random_seed, covariance)
+    except Exception as exc:  # noqa: BLE001 - the warm start never ends a fit
+        started = WarmStart(False, f"error: {type(exc).__name__}: {exc}"[:400], 0, float("nan"))
+    return started._replace(seconds=time.perf_counter() - began)
+
+
+def _warm_start(
+    approx: Any, draws: int, maxiter: int, random_seed: Any, covariance: bool
+) -> WarmStart:
     skip = _unsupported(approx)
     if skip:
         return WarmStart(False, skip, 0, float("nan"))
     mean, sd = _current_moments(approx)
     z = fixed_draws(draws, mean.size, np.random.default_rng(random_seed))
-    objective = _objective(approx, z)
-    start = np.concatenate([mean, _inverse_softplus(sd)])
-    result = minimize(objective, start, jac=True, method="L-BFGS-B",
+    objective = FixedDrawObjective(approx, z)
+    start = np.concatenate([mean, np.log(sd)])
+    result = minimize(objective.value_and_grad, start, jac=True, method="L-BFGS-B",
                       options={"maxiter": maxiter})  # fmt: skip
     if not np.isfinite(result.fun) or not np.isfinite(result.x).all():
-        return WarmStart(False, "non-finite", int(result.nit), float("nan"))
+        return WarmStart(False, "non-finite", int(result.nit), float("nan"), mode=objective.mode)
     if not result.success and result.nit == 0:
-        return WarmStart(False, str(result.message), 0, float("nan"))
-    _set_moments(approx, result.x[: mean.size], result.x[mean.size :])
-    return WarmStart(True, "ok", int(result.nit), -float(result.fun))
+        return WarmStart(False, str(result.message), 0, float("nan"), mode=objective.mode)
+    eta, loss, newton_iterations = result.x, float(result.fun), 0
+    try:
+        polished = newton_refine(objective, eta)
+        if np.isfinite(polished.fun) and polished.fun <= loss:
+            eta, loss, newton_iterations = polished.x, float(polished.fun), int(polished.nit)
+    except Exception:  # noqa: BLE001, S110 - L-BFGS's point stands
+        pass
+    began = time.perf_counter()
+    response = linear_response(objective, eta) if covariance else None
+    seconds = time.perf_counter() - began
+    cov = None if response is None else response.covariance
+    _set_moments(approx, eta[: mean.size], np.exp(eta[mean.size :]), cov)
+    return WarmStart(
+        True, "ok", int(result.nit), -loss,
+        covariance=None if cov is None else covariance_dataarray(approx, cov),
+        covariance_reason="off" if response is None else response.reason,
+        newton_iterations=newton_iterations, mode=objective.mode, covariance_seconds=seconds,
+    )  # fmt: skip
 
 
 def fixed_draws(draws: int, dim: int, rng: np.random.Generator) -> np.ndarray:
@@ -134,49 +201,26 @@ def _current_moments(approx: Any) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([m.mean for m in moments]), np.concatenate([m.sd for m in moments])
 
 
-def _objective(approx: Any, z: np.ndarray) -> Any:
-    """Compile ``(mu, rho) -> (-ELBO, gradient)`` over the fixed draws ``z``."""
-    model = approx.model
-    n = z.shape[1]
-    params = pt.vector("params", dtype="float64")
-    mu, rho = params[:n], params[n:]
-    sd = pt.softplus(rho)
-    x = mu + sd * pt.as_tensor(z)
-    values: dict[str, Any] = {}
-    offset = 0
-    for group in approx.groups:
-        for name, slc, shape in ordering(group):
-            values[name] = x[:, offset + slc.start : offset + slc.stop].reshape((len(z), *shape))
-        offset += group.ddim
-    replace = {v: values[v.name].astype(v.dtype) for v in model.value_vars}
-    logp = vectorize_graph(model.replace_rvs_by_values([model.logp()])[0], replace=replace)
-    loss = -(logp.mean() + pt.log(sd).sum())
-    gradient: Any = pt.grad(loss, params)
-    function = pytensor.function([params], [loss, gradient])
-
-    def loss_and_grad(flat: np.ndarray) -> tuple[float, np.ndarray]:
-        value, grad = function(flat)
-        if not np.isfinite(value) or not np.isfinite(grad).all():
-            return np.inf, np.zeros_like(flat)  # makes L-BFGS's line search back off
-        return float(value), np.asarray(grad, dtype=np.float64)
-
-    return loss_and_grad
-
-
 def _inverse_softplus(sd: np.ndarray) -> np.ndarray:
     return sd + np.log(-np.expm1(-sd))
 
 
-def _set_moments(approx: Any, mean: np.ndarray, rho: np.ndarray) -> None:
+def _set_moments(
+    approx: Any, mean: np.ndarray, sd: np.ndarray, covariance: np.ndarray | None
+) -> None:
     offset = 0
     for group in approx.groups:
         stop = offset + group.ddim
         params = group.params_dict
         params["mu"].set_value(mean[offset:stop].astype(params["mu"].dtype))
         if "rho" in params:
-            params["rho"].set_value(rho[offset:stop].astype(params["rho"].dtype))
-        else:  # full rank: diagonal factor, softplus-parameterized diagonal
-            n = group.ddim
-            chol = np.diag(rho[offset:stop])[np.tril_indices(n)]
-            params["L_tril"].set_value(chol.astype(params["L_tril"].dtype))
+            rho = _inverse_softplus(sd[offset:stop])
+            params["rho"].set_value(rho.astype(params["rho"].dtype))
+        else:  # full rank: the factor of the linear-response block (or the sds)
+            block = None if covariance is None else covariance[offset:stop, offset:stop]
+            chol = np.diag(sd[offset:stop]) if block is None else np.linalg.cholesky(block)
+            diag = np.arange(group.ddim)
+            chol[diag, diag] = _inverse_softplus(chol[diag, diag])  # PyMC's softplus diagonal
+            packed = chol[np.tril_indices(group.ddim)]
+            params["L_tril"].set_value(packed.astype(params["L_tril"].dtype))
         offset = stop
