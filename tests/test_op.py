@@ -110,3 +110,28 @@ def test_op_props_and_validation():
         AdadeltaStep(0)
     with pytest.raises(ValueError, match="expected 1 parameters and 1 gradients"):
         AdadeltaStep(1)(pt.matrix(), pt.matrix(), pt.vector())
+
+
+@pytest.mark.parametrize("backend", [*BACKENDS, "py"])
+@pytest.mark.parametrize(
+    ("column", "value", "name"),
+    [(0, 1.0, "rho"), (0, -0.5, "rho"), (2, 0.0, "epsilon"), (3, np.nan, "learning_rate"),
+     (3, np.inf, "learning_rate")],
+)  # fmt: skip
+def test_op_checks_hyperparameters_before_changing_anything(backend, column, value, name):
+    f = compiled_step(backend, "float64")
+    accum = np.ones((2, 1 + 2 + 4 + 1))
+    accum[:, -1] = split_count(41)
+    hyper = np.array([[0.9, 0.1, 1e-6, 1.0]] * 3)
+    hyper[1, column] = value
+    params = [np.ones(()), np.ones(2), np.ones((2, 2))]
+    if backend == "jax":  # compiled JAX cannot raise: that parameter becomes NaN
+        pytest.importorskip("jax")
+        _, *new_params = f(accum, hyper, *params, *params)
+        assert np.isnan(new_params[1]).all() and np.isfinite(new_params[0]).all()
+        return
+    with pytest.raises(ValueError, match=f"^{name} must be") as caught:
+        f(accum, hyper, *params, *params)
+    if backend != "numba":  # numba's message cannot hold runtime values
+        assert "on step 42 (step count 41" in str(caught.value)
+    assert counter_value(*accum[:, -1]) == 41 and (accum[:, :-1] == 1).all()

@@ -57,6 +57,9 @@ def test_scalar_loss_and_gradient_list_give_the_same_step():
         ({"learning_rate": "fast"}, TypeError, r"learning_rate must be a number"),
         ({"rho": pytensor.shared(1.5)}, ValueError, r"rho must be in \[0, 1\).*1.5"),
         ({"epsilon": pt.vector()}, ValueError, r"epsilon must be a scalar"),
+        ({"rho": np.array(1.5)}, ValueError, r"rho must be in \[0, 1\), got 1.5"),
+        ({"epsilon": np.array([1e-6])}, TypeError, r"epsilon must be a number"),
+        ({"learning_rate": pytensor.shared(np.inf)}, ValueError, r"learning_rate must be > 0"),
     ],
 )
 def test_bad_hyperparameters_name_the_argument(kwargs, error, match):
@@ -134,3 +137,77 @@ def step_graph(model, method, optimizer):
 
 def count_float64(fgraph):
     return sum(getattr(v, "dtype", None) == "float64" for v in fgraph.variables)
+
+
+@pytest.mark.parametrize("value", [np.array(0.9), np.float32(0.9), np.array(0.9, dtype="float32")])
+def test_zero_dimensional_arrays_are_accepted_like_pm_adadelta(value):
+    a = pytensor.shared(np.array([1.0, -2.0]), name="a")
+    theirs = pytensor.function([], [], updates=pm.adadelta((a**2).sum(), [a], rho=value))
+    theirs()
+    expected = a.get_value()
+    a.set_value(np.array([1.0, -2.0]))
+    updates = adadelta((a**2).sum(), [a], rho=value, epsilon=np.array(1e-6))
+    pytensor.function([], [], updates=updates)()
+    np.testing.assert_allclose(a.get_value(), expected, rtol=1e-6)
+    assert adadelta(rho=value).hyperparameters.rho == pytest.approx(0.9)
+
+
+@pytest.mark.parametrize(
+    ("schedule", "error", "match"),
+    [
+        (lambda t: -0.1, ValueError, r"learning_rate \(from the schedule <lambda>\) .*got -0.1"),
+        (lambda t: 0.0, ValueError, r"learning_rate .*must be > 0, got 0.0"),
+        (lambda t: np.nan, ValueError, r"learning_rate .*must be > 0, got nan"),
+        (lambda t: 0.1 * pt.cast(t, "float64") - 0.05, ValueError, r"got -0.05 at step 0"),
+        (lambda t: pt.ones(2), ValueError, r"learning_rate .*must return a scalar"),
+        (lambda t: "fast", TypeError, r"learning_rate .*must return a pytensor scalar"),
+    ],
+)  # fmt: skip
+def test_constant_schedule_values_are_checked_when_the_graph_is_built(schedule, error, match):
+    a = pytensor.shared(np.ones(2), name="a")
+    with pytest.raises(error, match=match):
+        adadelta((a**2).sum(), [a], learning_rate=schedule)
+
+
+def _steps_until_error(mode, updates, n=10):
+    step = pytensor.function([], [], updates=updates, mode=mode)
+    for i in range(n):
+        try:
+            step()
+        except ValueError as error:
+            return i, str(error)
+    return n, None
+
+
+def test_schedule_crossing_zero_stops_at_that_step(backend_mode):
+    a = pytensor.shared(np.ones(2), name="a")
+    updates = adadelta((a**2).sum(), [a], learning_rate=lambda t: 0.5 - 0.1 * t)
+    if backend_mode == "JAX":  # compiled JAX cannot raise: the parameters become NaN
+        pytensor.function([], [], updates=updates, mode=backend_mode).__call__()
+        return
+    taken, message = _steps_until_error(backend_mode, updates)
+    assert taken == 5  # t = 5 gives 0: refused before anything changes
+    assert message is not None and message.startswith("learning_rate must be > 0")
+    if backend_mode != "NUMBA":
+        assert "on step 6 (step count 5" in message
+    assert updates.state.n_steps == 5 and np.isfinite(a.get_value()).all()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("rho", 1.0), ("rho", np.nan), ("epsilon", 0.0), ("learning_rate", -1.0)]
+)
+def test_shared_hyperparameter_set_invalid_between_steps(backend_mode, name, value):
+    if backend_mode == "JAX":
+        pytest.skip("compiled JAX cannot raise; its kernel makes the parameters NaN")
+    a = pytensor.shared(np.ones(2), name="a")
+    shared = {"rho": 0.9, "epsilon": 1e-6, "learning_rate": 0.5}
+    shared = {k: pytensor.shared(np.asarray(v), name=k) for k, v in shared.items()}
+    updates = adadelta((a**2).sum(), [a], **shared)
+    step = pytensor.function([], [], updates=updates, mode=backend_mode)
+    step()
+    before = a.get_value().copy()
+    shared[name].set_value(np.asarray(value))
+    with pytest.raises(ValueError, match=f"^{name} must be"):
+        step()
+    np.testing.assert_array_equal(a.get_value(), before)
+    assert updates.state.n_steps == 1

@@ -58,6 +58,33 @@ _PARAM_TEMPLATE = """
 #: A small template function so that the compiler sees a tight loop over restrict
 #: pointers and vectorizes it (inlined into the Op's big function it does not).
 SUPPORT_CODE = """
+// Raise pymc_adadelta.optim.op.HyperparameterError(column, value, count); returns -1.
+static int adadelta_hyper_error(int column, double value, double high, double low)
+{
+    PyObject* module = PyImport_ImportModule("pymc_adadelta.optim.op");
+    if (!module) return -1;
+    PyObject* cls = PyObject_GetAttrString(module, "HyperparameterError");
+    Py_DECREF(module);
+    if (!cls) return -1;
+    const long long count = (long long)high * COUNTER_BASE_VALUE + (long long)low;
+    PyObject* error = PyObject_CallFunction(cls, "idL", column, value, count);
+    Py_DECREF(cls);
+    if (!error) return -1;
+    PyErr_SetObject((PyObject*)Py_TYPE(error), error);
+    Py_DECREF(error);
+    return -1;
+}
+
+// The column of the first invalid hyperparameter of a row, or -1 when all are valid.
+template <typename T>
+static int adadelta_invalid_column(const T rho, const T eps, const T lr)
+{
+    if (!(rho >= 0 && rho < 1)) return 0;
+    if (!(eps > 0 && std::isfinite(eps))) return 2;
+    if (!(lr > 0 && std::isfinite(lr))) return 3;
+    return -1;
+}
+
 template <typename T>
 static void adadelta_kernel(const T* __restrict__ g, T* __restrict__ x, T* __restrict__ s,
                             T* __restrict__ u, npy_intp size, const T rho,
@@ -72,7 +99,7 @@ static void adadelta_kernel(const T* __restrict__ g, T* __restrict__ x, T* __res
         x[j] = x[j] - lr * dx;
     }
 }
-"""
+""".replace("COUNTER_BASE_VALUE", str(COUNTER_BASE))
 
 
 def adadelta_step_c_code(
@@ -97,6 +124,24 @@ dtype_{accum}* accum_data = (dtype_{accum}*)PyArray_DATA({accum_out});
 if (PyArray_DIMS({accum_out})[0] != 2) {{
     PyErr_SetString(PyExc_ValueError, "AdadeltaStep: accum must have 2 rows");
     {fail}
+}}
+if (PyArray_DIMS({hyper})[0] != {n_params} || PyArray_DIMS({hyper})[1] != 4) {{
+    PyErr_SetString(PyExc_ValueError, "AdadeltaStep: hyper must have one row of 4 per parameter");
+    {fail}
+}}
+// Check every hyperparameter before changing anything (the outputs may be the inputs).
+for (npy_intp i = 0; i < {n_params}; ++i) {{
+    const dtype_{accum} values[4] = {{
+        *(dtype_{accum}*)PyArray_GETPTR2({hyper}, i, 0),
+        *(dtype_{accum}*)PyArray_GETPTR2({hyper}, i, 1),
+        *(dtype_{accum}*)PyArray_GETPTR2({hyper}, i, 2),
+        *(dtype_{accum}*)PyArray_GETPTR2({hyper}, i, 3)}};
+    const int column = adadelta_invalid_column(values[0], values[2], values[3]);
+    if (column >= 0) {{
+        adadelta_hyper_error(column, (double)values[column], (double)accum_data[n_total],
+                             (double)accum_data[row + n_total]);
+        {fail}
+    }}
 }}
 """
     )

@@ -4,6 +4,14 @@ A hyperparameter is a Python number, a pytensor scalar (a constant, a shared var
 whose value may change between steps without recompiling, or any symbolic scalar), or,
 for the learning rate only, a schedule: a callable that maps the step count (an int64
 scalar, 0 on the first step) to a symbolic learning rate.
+
+Values are checked wherever they come from: numbers, 0-d NumPy arrays, constants and the
+current value of shared variables when the optimizer is built; a schedule's value when the
+graph is built if it does not depend on the step or on shared values (``lambda t: 0.01``),
+and its output type (a real scalar); and every value again on every step, by the
+`AdadeltaStep` node itself (`pymc_adadelta.optim.op`), so that a schedule crossing zero or
+a shared variable set to an invalid value between steps stops the fit with a ValueError
+naming the hyperparameter and the step instead of running gradient ascent or ending in NaN.
 """
 
 from __future__ import annotations
@@ -16,6 +24,8 @@ import numpy as np
 import pytensor.tensor as pt
 from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.graph.basic import Constant, Variable
+from pytensor.graph.replace import graph_replace
+from pytensor.tensor.exceptions import NotScalarConstantError
 
 from pymc_adadelta._typing import TensorLike
 
@@ -55,11 +65,16 @@ class HyperParameters(NamedTuple):
         ``1 - rho`` is built as ``pt.constant(1) - rho``, the way ``pm.adadelta`` builds
         it, so that both round it identically in float32 and float64.
         """
-        rho = _as_scalar(self.rho)
+        rho = _as_scalar("rho", self.rho)
         learning_rate = self.learning_rate
         if _is_schedule(learning_rate):
-            learning_rate = learning_rate(step())  # type: ignore[operator]
-        values = [rho, pt.constant(1) - rho, _as_scalar(self.epsilon), _as_scalar(learning_rate)]
+            learning_rate = scheduled_value(learning_rate, step())  # type: ignore[arg-type]
+        values = [
+            rho,
+            pt.constant(1) - rho,
+            _as_scalar("epsilon", self.epsilon),
+            _as_scalar("learning_rate", learning_rate),
+        ]
         return [pt.cast(v, dtype) if v.dtype != dtype else v for v in values]
 
     def describe(self) -> dict[str, Any]:
@@ -76,8 +91,46 @@ def describe_value(value: HyperValue) -> Any:
     if isinstance(value, Variable):
         return f"symbolic:{value}"
     if _is_schedule(value):
-        return f"schedule:{getattr(value, '__name__', type(value).__name__)}"
+        return f"schedule:{_schedule_name(value)}"
     return float(value)  # type: ignore[arg-type]
+
+
+def scheduled_value(schedule: Schedule, step: TensorLike) -> TensorLike:
+    """Call ``schedule`` on the symbolic step and check what it returns.
+
+    The value must be a real scalar. Where it can be computed without running the graph
+    (it does not depend on shared values, or only on the step), its value at step 0 must
+    be a valid learning rate: ``lambda t: -0.1`` is refused here, when the graph is built.
+    Values that depend on the step or on shared variables are checked on every step by
+    `AdadeltaStep`.
+    """
+    label = f"learning_rate (from the schedule {_schedule_name(schedule)})"
+    try:
+        value = pt.as_tensor_variable(schedule(step))
+    except (TypeError, ValueError, NotImplementedError) as error:
+        raise TypeError(f"{label} must return a pytensor scalar or a number: {error}") from error
+    if value.ndim != 0:
+        raise ValueError(f"{label} must return a scalar, got {value.type}")
+    if not str(value.dtype).startswith(("float", "int", "uint")):
+        raise TypeError(f"{label} must return a real number, got dtype {value.dtype}")
+    at_start = _constant_value(
+        graph_replace(value, {step: pt.constant(0, dtype=step.dtype)}, strict=False)
+    )
+    if at_start is not None and not _positive(at_start):
+        raise ValueError(f"{label} must be > 0, got {at_start!r} at step 0")
+    return value
+
+
+def _constant_value(variable: TensorLike) -> float | None:
+    """The value of ``variable`` when it folds to a constant, else None."""
+    try:
+        return float(pt.get_underlying_scalar_constant_value(variable))
+    except NotScalarConstantError:
+        return None
+
+
+def _schedule_name(schedule: Any) -> str:
+    return str(getattr(schedule, "__name__", type(schedule).__name__))
 
 
 def validate_groups(groups: Mapping[Any, Mapping[str, Any]] | None) -> dict[Any, dict[str, Any]]:
@@ -128,6 +181,8 @@ def _validate(name: str, value: Any, rule: Any, allow_schedule: bool = False) ->
         return value
     if isinstance(value, Variable):
         return _validate_variable(name, value, rule)
+    if isinstance(value, np.ndarray | np.generic) and value.ndim == 0:
+        value = value.item()  # a 0-d array or NumPy scalar, as pm.adadelta accepts
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         kinds = "a number, a pytensor scalar" + (" or a schedule" if allow_schedule else "")
         raise TypeError(f"{name} must be {kinds}, got {value!r}")
@@ -146,13 +201,13 @@ def _validate_variable(name: str, value: TensorLike, rule: Any) -> TensorLike:
         current = value.get_value()
     elif isinstance(value, Constant):
         current = value.data
-    if current is not None and not rule(float(current)):
+    if current is not None and not (np.isfinite(float(current)) and rule(float(current))):
         raise ValueError(f"{name} must be {_RULES[rule]}, got {value} = {float(current)!r}")
     return value
 
 
-def _as_scalar(value: Any) -> TensorLike:
+def _as_scalar(name: str, value: Any) -> TensorLike:
     variable = pt.as_tensor_variable(value)
     if variable.ndim != 0:
-        raise ValueError(f"a hyperparameter must be a scalar, got {variable.type}")
+        raise ValueError(f"{name} must be a scalar, got {variable.type}")
     return variable

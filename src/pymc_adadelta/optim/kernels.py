@@ -13,13 +13,23 @@ from typing import Any
 import numpy as np
 
 from pymc_adadelta.optim.import_hooks import when_imported
-from pymc_adadelta.optim.op import AdadeltaStep
+from pymc_adadelta.optim.op import HYPER_RULES, AdadeltaStep, invalid_column
 from pymc_adadelta.optim.rule import adadelta_rule
 from pymc_adadelta.optim.step_counter import increment_counter
 
 __all__ = ["register_backends"]
 
-_NUMBA_CACHE_VERSION = 3
+_NUMBA_CACHE_VERSION = 5
+
+
+#: pytensor's compiled numba functions cannot raise our exception class or with runtime
+#: values ("Error creating Python tuple from runtime exception arguments"): the numba kernel
+#: raises a ValueError naming the hyperparameter, without its value or step.
+_NUMBA_MESSAGES = tuple(
+    (column, f"{name} must be {rule} on every step, and it is not on this one (values from a "
+     f"schedule or a shared variable are checked on every step)")
+    for column, name, rule in HYPER_RULES
+)  # fmt: skip
 
 
 def numba_step_source(n_params: int, inplace: bool) -> str:
@@ -33,6 +43,14 @@ def numba_step_source(n_params: int, inplace: bool) -> str:
     copy = "np.ascontiguousarray({})" if inplace else "{}.copy()"
     lines = [
         f"def adadelta_step(accum, hyper, {', '.join(params + grads)}):",
+        f"    if hyper.shape[0] != {n_params} or hyper.shape[1] != 4:",
+        "        raise ValueError('AdadeltaStep: hyper must have one row of 4 per parameter')",
+        "    for i in range(hyper.shape[0]):",  # checked before anything changes
+        "        column = invalid_column(hyper[i, 0], hyper[i, 2], hyper[i, 3])",
+        *[
+            f"        if column == {column}:\n            raise ValueError({message!r})"
+            for column, message in _NUMBA_MESSAGES
+        ],
         f"    accum_out = {copy.format('accum')}",
         "    n_total = accum_out.shape[1] - 1",
         "    offset = 0",
@@ -100,6 +118,7 @@ def _register_numba(numba_basic: ModuleType) -> None:
         helpers = {
             "np": np,
             "increment_counter": numba_basic.numba_njit(increment_counter),
+            "invalid_column": numba_basic.numba_njit(invalid_column),
             "adadelta_elementwise": elementwise,
         }
         source = numba_step_source(op.n_params, op.inplace)
@@ -126,6 +145,9 @@ def jax_step(n_params: int) -> Callable:
                 raise ValueError(f"AdadeltaStep: gradient {i} does not match its parameter")
             stop = offset + param.size
             rho, omr, eps, lr = hyper[i, 0], hyper[i, 1], hyper[i, 2], hyper[i, 3]
+            # Compiled JAX cannot raise: an invalid value makes the parameter NaN instead.
+            valid = (rho >= 0) & (rho < 1) & (eps > 0) & (lr > 0) & jnp.isfinite(eps * lr)
+            lr = jnp.where(valid, lr, jnp.nan)
             out = adadelta_rule(
                 grad.reshape(-1), accum[0, offset:stop], accum[1, offset:stop], rho, omr, eps,
                 sqrt=jnp.sqrt,

@@ -18,6 +18,14 @@ with it to rounding::
     dx = g * sqrt(u + eps) / sqrt(s + eps)
     u  = rho * u + (1 - rho) * dx**2
     x  = x - lr * dx
+
+Before it changes anything, the node checks every parameter's hyperparameters (rho in
+[0, 1), epsilon and learning_rate finite and > 0) and raises `HyperparameterError` (a
+ValueError naming the hyperparameter, its value and the step) when one is not: values
+from a schedule or a shared variable can change between steps, and an invalid one would
+otherwise run gradient ascent or end in NaN. A few comparisons per parameter per step.
+The JAX kernel cannot raise from compiled code: there an invalid value makes the new
+parameters NaN, so that `fit` stops with ``stop_reason="non-finite"``.
 """
 
 from __future__ import annotations
@@ -31,12 +39,74 @@ from pytensor.link.c.op import COp
 
 from pymc_adadelta._typing import TensorLike
 from pymc_adadelta.optim.rule import adadelta_rule
-from pymc_adadelta.optim.step_counter import increment_counter
+from pymc_adadelta.optim.step_counter import COUNTER_BASE, increment_counter
 
-__all__ = ["AdadeltaStep"]
+__all__ = ["AdadeltaStep", "HyperparameterError", "check_hyperparameters"]
 
 _FIXED_INPUTS = 2  # accum, hyper
 _FIXED_OUTPUTS = 1  # accum
+
+
+#: Column of each hyperparameter in the node's ``hyper`` input, and its rule.
+HYPER_RULES = ((0, "rho", "in [0, 1)"), (2, "epsilon", "> 0"), (3, "learning_rate", "> 0"))
+
+
+class HyperparameterError(ValueError):
+    """A hyperparameter reached `AdadeltaStep` with an invalid value on some step.
+
+    Raised by every backend but JAX, before the node changes anything. Built as
+    ``HyperparameterError(column, value, count)`` it writes its message; built from a
+    message alone (as pytensor does, to append the node's description), it keeps it.
+
+    Attributes
+    ----------
+    name : str or None
+        ``"rho"``, ``"epsilon"`` or ``"learning_rate"``.
+    value : float or None
+        Its value.
+    count : int or None
+        Steps taken before this one (the step count a schedule received).
+    """
+
+    name: str | None = None
+    value: float | None = None
+    count: int | None = None
+
+    def __init__(self, *args: Any):
+        if len(args) != 3 or isinstance(args[0], str):
+            super().__init__(*args)
+            return
+        column, value, count = args
+        self.name, rule = next((n, r) for c, n, r in HYPER_RULES if c == int(column))
+        self.value, self.count = float(value), int(count)
+        super().__init__(
+            f"{self.name} must be {rule}, got {self.value!r} on step {self.count + 1} "
+            f"(step count {self.count}, as a schedule receives it); values from a schedule "
+            f"or a shared variable are checked on every step"
+        )
+
+
+def check_hyperparameters(hyper: np.ndarray, accum: np.ndarray) -> None:
+    """Raise `HyperparameterError` for the first invalid value in ``hyper`` (NumPy)."""
+    for row in np.asarray(hyper):
+        column = invalid_column(float(row[0]), float(row[2]), float(row[3]))
+        if column >= 0:
+            count = int(accum[0, -1]) * COUNTER_BASE + int(accum[1, -1])
+            raise HyperparameterError(column, float(row[column]), count)
+
+
+def invalid_column(rho: float, epsilon: float, learning_rate: float) -> int:
+    """The column of the first invalid value among a row's hyperparameters, or -1.
+
+    Written without NumPy calls so that the numba kernel compiles it as it is.
+    """
+    if not (0 <= rho < 1):
+        return 0
+    if not (0 < epsilon < np.inf):
+        return 2
+    if not (0 < learning_rate < np.inf):
+        return 3
+    return -1
 
 
 class AdadeltaStep(COp):
@@ -116,6 +186,7 @@ class AdadeltaStep(COp):
         """NumPy implementation, used by the python linker and as a reference."""
         accum, hyper, *rest = inputs
         params, grads = rest[: self.n_params], rest[self.n_params :]
+        check_hyperparameters(hyper, accum)
         if not self.inplace:
             accum = accum.copy()
             params = [p.copy() for p in params]
@@ -137,7 +208,7 @@ class AdadeltaStep(COp):
 
     def c_code_cache_version(self) -> tuple[int, ...]:
         """Version of the generated C code; bump it when the code changes."""
-        return (6,)
+        return (7,)
 
     def c_headers(self, **kwargs: Any) -> list[str]:
         """Headers of the C implementation."""
