@@ -125,3 +125,17 @@ def psis_khat_of_log_ratios(log_ratios: Any) -> float:
 
     # arviz-stats smooths the ratios of minus its input (its input is a log-likelihood).
     return float(array_stats.psislw(-log_ratios, r_eff=1)[1])
+
+
+def mcse_of_mean(draws: Any) -> Any:
+    """Monte Carlo standard error of each column's mean, ``draws`` shaped (draw, coord).
+
+    ArviZ's ``mcse(method="mean")`` (ESS-based, Vehtari et al. 2021) on one chain; the
+    same call on both ArviZ generations.
+    """
+    import arviz as az
+
+    data = xr.Dataset({"x": (("chain", "draw", "coord"), draws[None])})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return az.mcse(data, method="mean")["x"].to_numpy()

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import numpy as np
 
-__all__ = ["check_draws", "check_positive_int", "is_positive_int"]
+__all__ = [
+    "check_callbacks",
+    "check_draws",
+    "check_positive_int",
+    "check_threshold",
+    "is_positive_int",
+]
 
 
 def is_positive_int(value: Any) -> bool:
@@ -23,3 +30,51 @@ def check_positive_int(name: str, value: Any, what: str = "integer") -> None:
 def check_draws(draws: Any) -> None:
     """Raise ValueError unless ``draws`` is a positive integer."""
     check_positive_int("draws", draws)
+
+
+def check_threshold(name: str, value: Any, *, above: float) -> None:
+    """Raise ValueError, naming ``name``, unless ``value`` is a finite real number > ``above``."""
+    is_real = isinstance(value, int | float | np.integer | np.floating) and not isinstance(
+        value, bool
+    )
+    if not is_real or not np.isfinite(value) or not value > above:
+        raise ValueError(f"{name} must be a number > {above}, got {value!r}")
+
+
+def check_callbacks(callbacks: Any, name: str = "callbacks") -> list[Any]:
+    """Return ``callbacks`` as a list after checking each is called as ``(approx, losses, i)``.
+
+    Raises
+    ------
+    TypeError
+        If ``callbacks`` is not a list or tuple, or an entry is not callable with three
+        positional arguments; the message names the entry (``callbacks[1]``).
+    """
+    if callbacks is None:
+        return []
+    if callable(callbacks) or not isinstance(callbacks, list | tuple):
+        raise TypeError(
+            f"{name} must be a list of callables, got {type(callbacks).__name__}"
+            + (
+                f": write {name}=[{getattr(callbacks, '__name__', 'callback')}]"
+                if callable(callbacks)
+                else ""
+            )  # fmt: skip
+        )
+    for k, callback in enumerate(callbacks):
+        if isinstance(callback, type) or not callable(callback):
+            what = "a class (pass an instance)" if isinstance(callback, type) else "not callable"
+            raise TypeError(
+                f"{name}[{k}] is {what}: {callback!r}; a callback is called as "
+                f"callback(approx, losses, i) after each step"
+            )
+        try:
+            inspect.signature(callback).bind(None, None, 0)
+        except TypeError as error:
+            raise TypeError(
+                f"{name}[{k}] ({callback!r}) cannot be called as callback(approx, losses, i): "
+                f"{error}"
+            ) from error
+        except ValueError:  # builtins without a signature: accepted as PyMC does
+            pass
+    return list(callbacks)

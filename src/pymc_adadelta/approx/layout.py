@@ -22,11 +22,14 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from pymc_adadelta.approx.params import param_entries
+
 __all__ = [
     "accumulators_by_variable",
     "accumulators_dataset",
     "coords_for",
     "dims_for",
+    "group_latent_labels",
     "latent_labels",
     "ordering",
     "variable_indices",
@@ -40,29 +43,33 @@ def accumulators_by_variable(
 ) -> dict[str, dict[str, dict[str, np.ndarray]]]:
     """Split per-parameter accumulators into ``{param: {variable: {accumulator: array}}}``.
 
+    ``param`` is the parameter's name (``"mu"``, ``"rho"``, ``"L_tril"``); with several
+    groups each variable comes from the group that holds it.
+
     Parameters
     ----------
     approx : pymc Approximation
         The approximation whose parameters were optimized.
     per_param : mapping
-        ``{param: {"sq_grad": array, "sq_delta": array}}`` as `AdadeltaState` gives.
+        ``{label: {"sq_grad": array, "sq_delta": array}}``, keyed by parameter label
+        (`pymc_adadelta.approx.params`: ``"mu"``, or ``"0/mu"`` with several groups).
     """
     result: dict[str, dict[str, dict[str, np.ndarray]]] = {}
-    for group in approx.groups:
-        for param_name in group.params_dict:
-            if param_name not in per_param:
-                raise ValueError(
-                    f"the optimizer state has no parameter {param_name!r}; it holds "
-                    f"{sorted(per_param)}. Was it built for this approximation?"
-                )
-            split = _splitter(param_name, group)
-            accumulators = per_param[param_name].items()
-            result.setdefault(param_name, {}).update(
-                {
-                    var: {which: split(arr, slc, shape) for which, arr in accumulators}
-                    for var, slc, shape in ordering(group)
-                }
+    for entry in param_entries(approx):
+        if entry.label not in per_param:
+            raise ValueError(
+                f"the optimizer state has no parameter {entry.label!r}; it holds "
+                f"{sorted(per_param)}. Was it built for this approximation?"
             )
+        split = _splitter(entry.name, entry.group)
+        accumulators = per_param[entry.label].items()
+        # Keyed by parameter name: a model variable belongs to one group only.
+        result.setdefault(entry.name, {}).update(
+            {
+                var: {which: split(arr, slc, shape) for which, arr in accumulators}
+                for var, slc, shape in ordering(entry.group)
+            }
+        )
     return result
 
 
@@ -71,28 +78,31 @@ def accumulators_dataset(approx: Any, per_param: Accumulators) -> xr.Dataset:
 
     Each model variable ``v`` gets a data variable ``v`` with dims
     ``("param", "accumulator", *dims_of_v)`` for the vector parameters (``mu``, ``rho``);
-    full-rank fits add ``v_L_tril`` with dims ``("accumulator", *dims_of_v, "latent")``.
+    full-rank groups add ``v_L_tril`` with dims ``("accumulator", *dims_of_v, "latent")``.
     """
     nested = accumulators_by_variable(approx, per_param)
     model = approx.model
-    labels = latent_labels(approx)
     data_vars: dict[str, Any] = {}
-    coords: dict[str, Any] = {"accumulator": ["sq_grad", "sq_delta"]}
-    vector_params = [p for p in nested if p in ("mu", "rho")]
-    for group in approx.groups:
+    which = ["sq_grad", "sq_delta"]
+    coords: dict[str, Any] = {"accumulator": which}
+    vector_names: list[str] = []
+    for g, group in enumerate(approx.groups):
+        entries = [e for e in param_entries(approx) if e.group_index == g]
+        vectors = [e for e in entries if e.name in ("mu", "rho")]
+        vector_names += [e.name for e in vectors if e.name not in vector_names]
         for var, _, shape in ordering(group):
             dims = dims_for(model, var, shape)
             coords.update(coords_for(model, dims))
-            if vector_params:
-                stacked = np.stack(
-                    [[nested[p][var][w] for w in coords["accumulator"]] for p in vector_params]
-                )
+            if vectors:
+                stacked = np.stack([[nested[e.name][var][w] for w in which] for e in vectors])
                 data_vars[var] = (("param", "accumulator", *dims), stacked)
-            if "L_tril" in nested:
-                rows = np.stack([nested["L_tril"][var][w] for w in coords["accumulator"]])
-                data_vars[f"{var}_L_tril"] = (("accumulator", *dims, "latent"), rows)
-                coords["latent"] = labels
-    coords["param"] = vector_params
+            for e in entries:
+                if e.name == "L_tril":
+                    rows = np.stack([nested[e.name][var][w] for w in which])
+                    latent = "latent" if len(approx.groups) == 1 else f"latent_{g}"
+                    data_vars[f"{var}_L_tril"] = (("accumulator", *dims, latent), rows)
+                    coords[latent] = group_latent_labels(group)
+    coords["param"] = vector_names
     return xr.Dataset(data_vars, coords=coords)
 
 
@@ -164,10 +174,13 @@ def _rv_name(model: Any, value_name: str) -> str:
 
 def latent_labels(approx: Any) -> list[str]:
     """Label every coordinate of the flat latent vector, e.g. ``beta[0]``."""
-    labels: list[str] = []
-    for group in approx.groups:
-        for var, _, shape in ordering(group):
-            labels.extend(
-                f"{var}[{','.join(map(str, idx))}]" if shape else var for idx in np.ndindex(shape)
-            )
-    return labels
+    return [label for group in approx.groups for label in group_latent_labels(group)]
+
+
+def group_latent_labels(group: Any) -> list[str]:
+    """Label every coordinate of one group's flat latent vector."""
+    return [
+        f"{var}[{','.join(map(str, idx))}]" if shape else var
+        for var, _, shape in ordering(group)
+        for idx in np.ndindex(shape)
+    ]

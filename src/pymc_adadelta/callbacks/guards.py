@@ -15,8 +15,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy.stats import median_abs_deviation
 
 from pymc_adadelta.approx.layout import variable_indices
+from pymc_adadelta.approx.params import param_entries
 from pymc_adadelta.optim.optimizer import Adadelta
 
 __all__ = ["DivergenceGuard"]
@@ -48,6 +50,8 @@ class DivergenceGuard:
         Model variables (unconstrained names) with non-finite values.
     stopped_at : int or None
         The step at which the guard stopped the fit.
+    saved_step : int or None
+        The step of the last good state (restored on divergence).
 
     Examples
     --------
@@ -88,25 +92,54 @@ class DivergenceGuard:
         self.stopped_at: int | None = None
         self._approx: Any = None
         self._saved: list[tuple[Any, np.ndarray]] = []
+        self.saved_step: int | None = None
         self._rising_checks = 0
 
     def __call__(self, approx: Any, losses: np.ndarray | None, i: int) -> None:
-        """Check step ``i``; raise ``StopIteration`` after restoring on divergence."""
+        """Check step ``i``; raise ``StopIteration`` after restoring on divergence.
+
+        The loss is checked at every step (a NaN or inf loss stops at once); the
+        parameters and accumulators, and the copy of the last good state, every
+        ``every`` steps. The first call copies the state when it is finite, so that a
+        fit diverging before the first check is restored too.
+        """
+        loss_ok = losses is None or not len(losses) or bool(np.isfinite(losses[-1]))
+        if self._approx is None and loss_ok:
+            self.snapshot(approx, i)
+        if not loss_ok:
+            self._stop_non_finite(approx, i)
         if i % self.every:
             return
-        if self._approx is None:
-            self._approx = approx
-            # np.array: on the JAX backend the values are immutable JAX arrays
-            self._saved = [(v, np.array(v.get_value())) for v in self._variables(approx)]
-        loss_ok = losses is None or not len(losses) or bool(np.isfinite(losses[-1]))
-        bad = [v for v, _ in self._saved if not np.isfinite(v.get_value(borrow=True)).all()]
-        if bad or not loss_ok:
-            self._stop_non_finite(approx, bad, i)
-        for variable, copy in self._saved:
-            np.copyto(copy, variable.get_value(borrow=True))
+        if any(not np.isfinite(v.get_value(borrow=True)).all() for v, _ in self._saved):
+            self._stop_non_finite(approx, i)
+        self._copy_state(i)
         rise_check = self.window and i % max(self.every, self.window // 10) == 0
         if rise_check and losses is not None and self._loss_rises(losses):
             self._stop("rising-loss", i, f"the loss kept rising over the last {self.window} steps")
+
+    def snapshot(self, approx: Any, step: int) -> None:
+        """Copy the current parameters and accumulators as the last good state.
+
+        `pymc_adadelta.fit` calls it before its first step (after the warm start).
+        Nothing is copied when the state is not finite.
+        """
+        self._approx = approx
+        # np.array: on the JAX backend the values are immutable JAX arrays
+        values = [(v, np.array(v.get_value())) for v in self._variables(approx)]
+        if all(np.isfinite(copy).all() for _, copy in values):
+            self._saved = values
+            self.saved_step = step
+
+    def recover(self, approx: Any) -> list[str]:
+        """Name the variables that went non-finite and restore the last good state.
+
+        For a NaN or inf loss found outside the guard's own checks; sets
+        ``stop_reason`` to ``"non-finite"`` and returns `affected`.
+        """
+        self.affected = _affected_variables(approx, self._bad(approx))
+        self.restore()
+        self.stop_reason = "non-finite"
+        return self.affected
 
     def restore(self) -> None:
         """Write the last good parameters and accumulators back."""
@@ -119,11 +152,21 @@ class DivergenceGuard:
             variables += list(self.optimizer.state.buffers)
         return variables
 
-    def _stop_non_finite(self, approx: Any, bad: list[Any], i: int) -> None:
-        self.affected = _affected_variables(approx, bad)
-        self.restore()
+    def _bad(self, approx: Any) -> list[Any]:
+        return [
+            v for v in self._variables(approx) if not np.isfinite(v.get_value(borrow=True)).all()
+        ]
+
+    def _copy_state(self, step: int) -> None:
+        for variable, copy in self._saved:
+            np.copyto(copy, variable.get_value(borrow=True))
+        self.saved_step = step
+
+    def _stop_non_finite(self, approx: Any, i: int) -> None:
+        self.recover(approx)
         where = ", ".join(self.affected) if self.affected else "the loss"
-        self._stop("non-finite", i, f"NaN or inf in {where}; restored the last finite state")
+        self._stop("non-finite", i, f"NaN or inf in {where}; restored the state of step "
+                                    f"{self.saved_step}")  # fmt: skip
 
     def _stop(self, reason: str, i: int, message: str) -> None:
         self.stop_reason = reason
@@ -136,8 +179,9 @@ class DivergenceGuard:
         recent = losses[-self.window :]
         half = self.window // 2
         first, second = recent[:half], recent[half:]
-        noise = 1.4826 * np.median(np.abs(np.diff(first))) / np.sqrt(2)
-        standard_error = 1.2533 * noise * np.sqrt(2.0 / half)  # of a difference of medians
+        noise = median_abs_deviation(np.diff(first), center=_zero, scale="normal") / np.sqrt(2)
+        # sd of the median of n normal values: sqrt(pi / 2) * sigma / sqrt(n)
+        standard_error = np.sqrt(np.pi / 2) * noise * np.sqrt(2.0 / half)
         rising = np.median(second) - np.median(first) > self.threshold * standard_error
         self._rising_checks = self._rising_checks + 1 if rising else 0
         return self._rising_checks >= 2
@@ -145,14 +189,18 @@ class DivergenceGuard:
 
 def _affected_variables(approx: Any, bad: list[Any]) -> list[str]:
     names: list[str] = []
-    for group in approx.groups:
-        for param_name, param in group.params_dict.items():
-            if not any(param is b for b in bad):
-                continue
-            flat = param.get_value(borrow=True).reshape(-1)
-            for var, owned in variable_indices(param_name, group).items():
-                if not np.isfinite(flat[owned]).all() and var not in names:
-                    names.append(var)
+    for entry in param_entries(approx):
+        if not any(entry.param is b for b in bad):
+            continue
+        flat = entry.param.get_value(borrow=True).reshape(-1)
+        for var, owned in variable_indices(entry.name, entry.group).items():
+            if not np.isfinite(flat[owned]).all() and var not in names:
+                names.append(var)
     if not names and bad:
         names = ["the optimizer's accumulators"]
     return names
+
+
+def _zero(values: np.ndarray, axis: int | None = None) -> float:
+    """The center of the successive differences of a stationary loss: zero."""
+    return 0.0

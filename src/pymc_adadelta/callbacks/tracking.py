@@ -17,6 +17,7 @@ import numpy as np
 import xarray as xr
 
 from pymc_adadelta.approx.layout import variable_indices
+from pymc_adadelta.approx.params import param_entries
 from pymc_adadelta.optim.hyperparameters import describe_value
 from pymc_adadelta.optim.optimizer import Adadelta
 
@@ -35,7 +36,8 @@ class _Segments(NamedTuple):
     order: np.ndarray | None  # gather order, None when segments are already contiguous
     starts: np.ndarray
     counts: np.ndarray
-    labels: list[tuple[str, str]]  # (param, variable) per segment
+    labels: list[tuple[str, str]]  # (param label, variable) per segment
+    params: dict[str, Any]  # the shared parameters by label
     blocked: bool  # copy the buffer and reduce a block of records at a time
 
     def reduce(self, packed: np.ndarray) -> np.ndarray:
@@ -184,29 +186,33 @@ class AccumulatorTracker:
             if block is not None and done:
                 sums[first : self._count] = reduce(block[:done])
 
-    def _epsilon(self, param: str) -> float:
-        hyper = self.optimizer._group_hyperparameters.get(param, self.optimizer.hyperparameters)
-        value = describe_value(hyper.epsilon)
+    def _epsilon(self, label: str) -> float:
+        assert self._segments is not None
+        param = next(s.params[label] for s in self._segments if label in s.params)
+        value = describe_value(self.optimizer.hyperparameters_of(param).epsilon)
         return float(value) if isinstance(value, int | float) else np.nan
 
 
 def _build_segments(optimizer: Adadelta, approx: Any) -> list[_Segments]:
     state = optimizer.state
     per_buffer: dict[int, list[tuple[str, str, np.ndarray]]] = {}
-    for group in approx.groups:
-        for param_name, param in group.params_dict.items():
-            slot = next((s for s in state.slots if s.param is param), None)
-            if slot is None:
-                raise ValueError(
-                    f"the optimizer does not update parameter {param_name!r} of this "
-                    f"approximation; was it the obj_optimizer of this fit?"
-                )
-            for var, owned in variable_indices(param_name, group).items():
-                per_buffer.setdefault(slot.buffer, []).append((param_name, var, slot.start + owned))
-    return [_segments(state.buffers[b], entries) for b, entries in per_buffer.items()]
+    params: dict[int, dict[str, Any]] = {}
+    for entry in param_entries(approx):
+        slot = next((s for s in state.slots if s.param is entry.param), None)
+        if slot is None:
+            raise ValueError(
+                f"the optimizer does not update parameter {entry.label!r} of this "
+                f"approximation; was it the obj_optimizer of this fit?"
+            )
+        params.setdefault(slot.buffer, {})[entry.label] = entry.param
+        for var, owned in variable_indices(entry.name, entry.group).items():
+            per_buffer.setdefault(slot.buffer, []).append((entry.label, var, slot.start + owned))
+    return [_segments(state.buffers[b], entries, params[b]) for b, entries in per_buffer.items()]
 
 
-def _segments(buffer: Any, entries: list[tuple[str, str, np.ndarray]]) -> _Segments:
+def _segments(
+    buffer: Any, entries: list[tuple[str, str, np.ndarray]], params: dict[str, Any]
+) -> _Segments:
     counter_column = buffer.get_value(borrow=True).shape[1] - 1
     columns = np.concatenate([*(cols for _, _, cols in entries), [counter_column]])
     counts = np.array([len(cols) for _, _, cols in entries])
@@ -218,5 +224,6 @@ def _segments(buffer: Any, entries: list[tuple[str, str, np.ndarray]]) -> _Segme
         starts=starts,
         counts=counts,
         labels=[(p, v) for p, v, _ in entries],
+        params=params,
         blocked=counter_column + 1 <= BLOCK_COLUMNS,
     )

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from pymc.variational.inference import Inference
 
-from pymc_adadelta._validation import check_positive_int
-from pymc_adadelta.inference.options import check_optimizer
+from pymc_adadelta._validation import check_callbacks, check_positive_int
+from pymc_adadelta.callbacks.checkpoint import check_checkpoint_path
+from pymc_adadelta.inference.options import check_optimizer, split_pm_fit_kwargs
 from pymc_adadelta.inference.several_fits import check_parallel_arguments, fit_chains
 from pymc_adadelta.inference.single_fit import fit_single
 from pymc_adadelta.optim import Adadelta
@@ -83,10 +84,13 @@ def fit(
         (see `Checkpoint`).
     checkpoint_every : int, default 1000
         Steps between checkpoints.
-    resume : str, os.PathLike or bool, optional
-        Continue the fit saved in this checkpoint: its parameters, optimizer state,
-        random state and history, for the remaining ``n - step`` steps. True resumes
-        from ``checkpoint`` if that file exists and starts afresh otherwise.
+    resume : str, os.PathLike, bool or FitResult, optional
+        Continue the fit saved in this checkpoint, or the `FitResult` of an earlier
+        call (in memory): its parameters (the last iterate, not the average), optimizer
+        state and settings, random state and history, for the remaining ``n - step``
+        steps, bit-identically to a fit that had not stopped. True resumes from
+        ``checkpoint`` if that file exists and starts afresh otherwise. The optimizer's
+        settings (constants, schedules, groups) must match the saved ones.
     backend : {"c", "numba", "jax"}, optional
         pytensor backend of the step function (``compile_kwargs["mode"]``); defaults
         to pytensor's default mode.
@@ -107,8 +111,9 @@ def fit(
         Run the chains (``chains > 1``) on this dask cluster instead of local processes.
     **pm_fit_kwargs
         ``score`` as in ``Inference.fit``, ``inf_kwargs`` for the Inference constructor,
-        and the step function's arguments (``obj_n_mc``, ``total_grad_norm_constraint``,
-        ``compile_kwargs``, ...).
+        ``start`` and ``start_sigma`` as ``pm.fit`` takes them, and the step function's
+        arguments (``obj_n_mc``, ``total_grad_norm_constraint``, ``compile_kwargs``,
+        ...). ``obj_optimizer`` is refused: pass ``optimizer=Adadelta(...)``.
 
     Returns
     -------
@@ -117,6 +122,8 @@ def fit(
 
     Raises
     ------
+    ValueError, TypeError
+        For a bad argument, before any work starts; the message names it.
     ChainsFailed
         When some of several chains failed or their workers went away; the finished
         ones are in its ``completed``.
@@ -139,9 +146,14 @@ def fit(
     >>> result.stop_reason, result.n_steps < 50_000
     ('converged', True)
     """
+    # Every argument is checked here, before any warm start, compile or worker.
     check_positive_int("n", n, "number of steps")
     check_positive_int("checkpoint_every", checkpoint_every)
     check_optimizer(optimizer)
+    callbacks = check_callbacks(callbacks)
+    split_pm_fit_kwargs(method, pm_fit_kwargs)
+    if checkpoint is not None:
+        check_checkpoint_path(checkpoint, "checkpoint")
     check_parallel_arguments(chains, cores, client)
     if chains > 1:
         return fit_chains(chains, cores=cores, client=client, model=model, method=method,

@@ -10,6 +10,7 @@ from pymc.variational.inference import ADVI, ASVGD, SVGD, FullRankADVI, Inferenc
 from pymc_adadelta._compat import BACKEND_MODES
 from pymc_adadelta.callbacks import Convergence
 from pymc_adadelta.optim import Adadelta
+from pymc_adadelta.persist.fit_state import FitState
 
 __all__ = ["METHODS", "WARM_AVERAGE_FROM", "WARM_LEARNING_RATE", "compile_step",
            "convergence_rule", "default_optimizer", "new_inference", "with_backend"]  # fmt: skip
@@ -58,10 +59,57 @@ def check_optimizer(optimizer: Any) -> None:
         )
 
 
-def default_optimizer(warm: bool, saved: Any) -> Adadelta:
+#: ``pm.fit`` keywords that `fit` passes to PyMC's step function.
+STEP_FUNCTION_KWARGS = (
+    "obj_n_mc",
+    "tf_n_mc",
+    "test_optimizer",
+    "more_obj_params",
+    "more_tf_params",
+    "more_updates",
+    "more_replacements",
+    "total_grad_norm_constraint",
+    "score",
+    "compile_kwargs",
+    "fn_kwargs",
+)
+#: ``pm.fit`` keywords that go to the Inference's constructor, as ``pm.fit`` does.
+INFERENCE_KWARGS = ("start", "start_sigma")
+
+
+def split_pm_fit_kwargs(method: Any, kwargs: dict[str, Any]) -> tuple[dict, dict]:
+    """Split ``fit``'s extra keywords into the Inference's and the step function's.
+
+    Raises
+    ------
+    TypeError
+        For ``obj_optimizer`` (say ``optimizer=``) and unknown keywords, naming them.
+    ValueError
+        For ``start``/``start_sigma`` with an Inference object (it is already built).
+    """
+    extra = dict(kwargs)
+    inf_kwargs = dict(extra.pop("inf_kwargs", None) or {})
+    if "obj_optimizer" in extra:
+        raise TypeError("fit() takes optimizer=Adadelta(...), not obj_optimizer= (use pm.fit "
+                        "for other optimizers)")  # fmt: skip
+    for name in INFERENCE_KWARGS:
+        if name in extra:
+            if isinstance(method, Inference):
+                raise ValueError(f"{name}= goes to the Inference's constructor, but method is "
+                                 f"an Inference already: build it with {name}=...")  # fmt: skip
+            inf_kwargs[name] = extra.pop(name)
+    unknown = sorted(set(extra) - set(STEP_FUNCTION_KWARGS))
+    if unknown:
+        raise TypeError(f"fit() got unexpected keyword arguments {unknown}; besides its own, it "
+                        f"takes inf_kwargs, {', '.join(INFERENCE_KWARGS)} and PyMC's step "
+                        f"function arguments {list(STEP_FUNCTION_KWARGS)}")  # fmt: skip
+    return inf_kwargs, extra
+
+
+def default_optimizer(warm: bool, saved: FitState | None) -> Adadelta:
     """``Adadelta()``; after a warm start a smaller step; when resuming, the saved one's."""
     if saved is not None and saved.optimizer is not None:
-        return Adadelta(**saved.optimizer["hyperparameters"])
+        return Adadelta.from_state_dict(saved.optimizer)
     return Adadelta(learning_rate=WARM_LEARNING_RATE if warm else 1.0)
 
 

@@ -11,6 +11,7 @@ import xarray as xr
 from pymc_adadelta.approx.warmstart import WarmStart
 from pymc_adadelta.callbacks import Convergence
 from pymc_adadelta.optim import Adadelta
+from pymc_adadelta.persist.fit_state import FitState
 
 if TYPE_CHECKING:
     pass
@@ -48,6 +49,13 @@ class FitResult:
         The step of the checkpoint the fit resumed from (0 for a fresh fit).
     warm_start : WarmStart or None
         What the warm start did (None when it was off or the fit resumed).
+    state : FitState or None
+        The fit's state at its last step (parameters before averaging, optimizer state,
+        random state, losses, history): ``fit(n, resume=result)`` continues from it,
+        bit-identically to a fit that had not stopped.
+    affected : tuple of str
+        Model variables (unconstrained names) that went non-finite, for
+        ``stop_reason="non-finite"``; the fit was restored to its last finite state.
 
     Examples
     --------
@@ -58,6 +66,11 @@ class FitResult:
     ...     result = fit(300, convergence=None, progressbar=False, random_seed=1)
     >>> result.stop_reason, result.n_steps, result.history.sizes["iteration"]
     ('max_steps', 300, 30)
+    >>> with pm.Model():
+    ...     x = pm.Normal("x", 0.0, 1.0)
+    ...     more = fit(500, resume=result, convergence=None, progressbar=False)
+    >>> more.n_steps, more.resumed_from
+    (500, 300)
     """
 
     approx: Any
@@ -70,6 +83,8 @@ class FitResult:
     last_iterate: dict[str, np.ndarray] = field(default_factory=dict)
     resumed_from: int = 0
     warm_start: WarmStart | None = None
+    state: FitState | None = None
+    affected: tuple[str, ...] = ()
 
     def to_arviz(self, draws: int = 1000, *, random_seed: Any = None) -> Any:
         """Export draws, history and diagnostics with `pymc_adadelta.to_arviz`."""

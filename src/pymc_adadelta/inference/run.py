@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,11 +14,12 @@ import xarray as xr
 from pymc.variational.inference import Inference
 
 from pymc_adadelta.callbacks import AccumulatorTracker, Checkpoint, Convergence, DivergenceGuard
-from pymc_adadelta.callbacks.checkpoint import CheckpointData
+from pymc_adadelta.callbacks.averaging import apply_average
 from pymc_adadelta.inference.loop import Outcome, run_steps
 from pymc_adadelta.inference.progress import ProgressDisplay
 from pymc_adadelta.inference.result import FitResult
 from pymc_adadelta.optim import Adadelta
+from pymc_adadelta.persist.fit_state import FitState, capture_state
 
 __all__ = ["TRACK_EVERY", "FitRun"]
 
@@ -32,7 +36,7 @@ class FitRun:
     rule: Convergence | None
     step: Any
     score: bool
-    saved: CheckpointData | None
+    saved: FitState | None
     saver: Checkpoint | None
     tracker: AccumulatorTracker = field(init=False)
     guard: DivergenceGuard = field(init=False)
@@ -47,28 +51,41 @@ class FitRun:
     def __call__(
         self, n: int, callbacks: list[Any], *, progressbar: bool, average: bool
     ) -> FitResult:
-        """Run steps up to ``n`` with ``callbacks`` and build the `FitResult`."""
+        """Run steps up to ``n`` with ``callbacks`` and build the `FitResult`.
+
+        The result is built even when a second Ctrl-C arrives while it is being built:
+        nothing computed is lost.
+        """
         display = (
             ProgressDisplay(n, rule=self.rule, first_step=self.done + 1) if progressbar else None
         )
         rule = [self.rule] if self.rule is not None else []
         last = [c for c in (self.saver, display) if c is not None]
         losses = self._losses(n)
+        approx = self.inference.approx
+        self.guard.snapshot(approx, self.done)  # a finite state from before step 1
         try:
-            outcome = run_steps(
-                self.step,
-                self.inference.approx,
-                [self.guard, self.tracker, *rule, *callbacks, *last],
-                losses,
-                self.done + 1,
-                n,
-            )
+            outcome = run_steps(self.step, approx, [self.guard, self.tracker, *rule, *callbacks,
+                                                    *last], losses, self.done + 1, n)  # fmt: skip
         except BaseException:
             if display is not None:
                 display.close("failed")
             raise
+        with _interrupts_held():  # a Ctrl-C while finishing must not lose the result
+            return self._finish(outcome, losses, n, display, average)
+
+    def _finish(
+        self,
+        outcome: Outcome,
+        losses: np.ndarray | None,
+        n: int,
+        display: ProgressDisplay | None,
+        average: bool,
+    ) -> FitResult:
+        stop_reason = self._stop_reason(outcome)
         n_steps = self.optimizer.state.n_steps
-        stop_reason = self._stop_reason(outcome, n_steps, n)
+        if stop_reason is None:
+            stop_reason = "max_steps" if n_steps >= n else "interrupted"
         if display is not None:
             display.close(stop_reason)
         if self._worth_saving(outcome, stop_reason, n_steps):
@@ -101,18 +118,17 @@ class FitRun:
             losses[self.done - len(saved) : self.done] = saved
         return losses
 
-    def _stop_reason(self, outcome: Outcome, n_steps: int, n: int) -> str:
-        if outcome.reason == "non-finite":  # a NaN loss: PyMC would raise here
-            self.guard.restore()
-            return "non-finite"
+    def _stop_reason(self, outcome: Outcome) -> str | None:
+        if outcome.reason == "non-finite" and self.guard.stop_reason is None:
+            self.guard.recover(self.inference.approx)  # a NaN or inf loss between checks
         for reason in (
-            self.rule.stop_reason if self.rule else None,
             self.guard.stop_reason,
+            self.rule.stop_reason if self.rule else None,
             outcome.reason,
         ):
             if reason:
                 return reason
-        return "max_steps" if n_steps >= n else "interrupted"
+        return None
 
     def _result(
         self, stop_reason: str, losses: np.ndarray | None, n_steps: int, average: bool
@@ -121,21 +137,17 @@ class FitRun:
         _values_to_numpy([*approx.params, *self.optimizer.state.buffers])
         if losses is not None:  # where pm.fit leaves the losses
             self.inference.hist = approx.hist = losses.copy()
-        last_iterate = _apply_average(approx, self.rule) if average else {}
         converged = self.rule is not None and self.rule.converged
         history = self.history()
         history.attrs.update(converged=int(converged), stop_reason=stop_reason, n_steps=n_steps)
-        return FitResult(
-            approx,
-            history,
-            converged,
-            stop_reason,
-            n_steps,
-            self.optimizer,
-            self.rule,
-            last_iterate,
-            self.done,
-        )
+        history = history.sel(iteration=history.iteration <= n_steps) if history.sizes else history
+        state = capture_state(approx, n_steps, optimizer=self.optimizer, step_function=self.step,
+                              losses=losses, history=history)  # fmt: skip
+        averaged = average and self.rule is not None and bool(self.rule.average)
+        last_iterate = apply_average(approx, self.rule.average) if averaged else {}  # type: ignore[union-attr]
+        return FitResult(approx, history, converged, stop_reason, n_steps, self.optimizer,
+                         self.rule, last_iterate, self.done, state=state,
+                         affected=tuple(self.guard.affected))  # fmt: skip
 
 
 def _values_to_numpy(variables: Sequence[Any]) -> None:
@@ -150,16 +162,18 @@ def _values_to_numpy(variables: Sequence[Any]) -> None:
             variable.set_value(np.asarray(value))
 
 
+@contextlib.contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Ignore Ctrl-C while the result is built (main thread only; a no-op elsewhere)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _first(losses: np.ndarray | None, count: int) -> np.ndarray | None:
     return losses[:count] if losses is not None else None
-
-
-def _apply_average(approx: Any, rule: Convergence | None) -> dict[str, np.ndarray]:
-    if rule is None or not rule.average:
-        return {}
-    last = {}
-    for group in approx.groups:
-        for name, param in group.params_dict.items():
-            last[name] = param.get_value().copy()
-            param.set_value(rule.average[name].astype(param.dtype))
-    return last

@@ -10,20 +10,22 @@ from typing import Any
 
 from pymc.variational.inference import Inference
 
+from pymc_adadelta._validation import check_callbacks
 from pymc_adadelta.approx.static_shapes import give_static_shapes
 from pymc_adadelta.approx.warmstart import warm_start as run_warm_start
 from pymc_adadelta.callbacks import Checkpoint
-from pymc_adadelta.callbacks.checkpoint import CheckpointData
 from pymc_adadelta.inference.options import (
     compile_step,
     convergence_rule,
     default_optimizer,
     new_inference,
+    split_pm_fit_kwargs,
     with_backend,
 )
 from pymc_adadelta.inference.result import FitResult
 from pymc_adadelta.inference.run import FitRun
 from pymc_adadelta.optim import Adadelta
+from pymc_adadelta.persist.fit_state import FitState, restore_state
 
 __all__ = ["fit_single"]
 
@@ -47,8 +49,9 @@ def fit_single(
     **pm_fit_kwargs: Any,
 ) -> FitResult:
     """Run one fit with `fit`'s arguments (already checked); see `fit`."""
-    saved = _read_resume(resume, checkpoint)
-    inference = new_inference(method, model, random_seed, pm_fit_kwargs.pop("inf_kwargs", None))
+    saved = read_resume(resume, checkpoint)
+    inf_kwargs, step_kwargs = split_pm_fit_kwargs(method, pm_fit_kwargs)
+    inference = new_inference(method, model, random_seed, inf_kwargs)
     if backend == "jax":
         give_static_shapes(inference.approx)  # pymc#8359
     started = (
@@ -59,28 +62,42 @@ def fit_single(
     warm = started is not None and started.applied
     optimizer = optimizer if optimizer is not None else default_optimizer(warm, saved)
     rule = convergence_rule(convergence, warm or saved is not None)
-    saver = (
-        None
-        if checkpoint is None
-        else Checkpoint(checkpoint, checkpoint_every, optimizer=optimizer)
-    )
-    step, score = compile_step(inference, optimizer, with_backend(backend, pm_fit_kwargs))
+    saver = None if checkpoint is None else Checkpoint(checkpoint, checkpoint_every,
+                                                       optimizer=optimizer)  # fmt: skip
+    step, score = compile_step(inference, optimizer, with_backend(backend, step_kwargs))
     if saved is not None:
-        saved.restore(inference.approx, optimizer, step)
+        restore_state(saved, inference.approx, optimizer, step, source=_source(resume))
     run = FitRun(inference, optimizer, rule, step, score, saved, saver)
-    result = run(n, list(callbacks or []), progressbar=progressbar, average=average)
+    result = run(n, check_callbacks(callbacks), progressbar=progressbar, average=average)
     return replace(result, warm_start=started)
 
 
-def _read_resume(resume: Any, checkpoint: Any) -> CheckpointData | None:
+def read_resume(resume: Any, checkpoint: Any) -> FitState | None:
+    """The state to resume: from a `FitResult`, a checkpoint file, or None.
+
+    Raises
+    ------
+    ValueError
+        If there is nothing to resume from (``resume=True`` without ``checkpoint``, a
+        result without a state, a checkpoint written without an optimizer).
+    TypeError
+        If ``resume`` is of another kind.
+    """
     if resume is None or resume is False:
         return None
+    if isinstance(resume, FitResult):
+        if resume.state is None or resume.state.optimizer is None:
+            raise ValueError("resume=<FitResult>: that result holds no fit state to continue")
+        return resume.state
     if resume is True:
         if checkpoint is None:
             raise ValueError("resume=True resumes from the checkpoint file: pass checkpoint=path")
         if not Path(checkpoint).exists():
             return None
         resume = checkpoint
+    if not isinstance(resume, str | os.PathLike):
+        raise TypeError(f"resume must be a checkpoint path, True or a FitResult, got "
+                        f"{type(resume).__name__}")  # fmt: skip
     saved = Checkpoint.load(resume)
     if saved.optimizer is None:
         raise ValueError(
@@ -88,3 +105,9 @@ def _read_resume(resume: Any, checkpoint: Any) -> CheckpointData | None:
             f"written without optimizer=...), so a fit cannot resume from it"
         )
     return saved
+
+
+def _source(resume: Any) -> str:
+    if isinstance(resume, FitResult):
+        return f"the FitResult of step {resume.n_steps}"
+    return f"checkpoint {str(resume)!r}"

@@ -15,7 +15,9 @@ import numpy as np
 from pytensor.compile.sharedvalue import SharedVariable
 
 from pymc_adadelta._typing import SharedTensor
-from pymc_adadelta.optim.hyperparameters import HyperParameters, validate_groups
+from pymc_adadelta.approx.layout import accumulators_by_variable, accumulators_dataset
+from pymc_adadelta.approx.params import param_entries
+from pymc_adadelta.optim.hyperparameters import HyperParameters, describe_value, validate_groups
 from pymc_adadelta.optim.state import AdadeltaState
 from pymc_adadelta.optim.updates import AdadeltaUpdates, build_updates, check_params, compute_grads
 
@@ -62,12 +64,19 @@ class Adadelta:
         epsilon: Any = 1e-6,
         groups: Mapping[Any, Mapping[str, Any]] | None = None,
     ):
+        if isinstance(learning_rate, list | tuple) and isinstance(rho, list | tuple):
+            # pm.fit(obj_optimizer=Adadelta): PyMC called the class with (grads, params)
+            raise TypeError(
+                "obj_optimizer must be an Adadelta instance: pass Adadelta() (or adadelta()), "
+                "not the class Adadelta"
+            )
         self.hyperparameters = HyperParameters.create(learning_rate, rho, epsilon)
         self.groups = validate_groups(groups)
         self._group_hyperparameters = {
             key: self.hyperparameters.replace(settings) for key, settings in self.groups.items()
         }
         self._state: AdadeltaState | None = None
+        self._slot_hyperparameters: list[HyperParameters] = []
 
     def __repr__(self) -> str:
         described = ", ".join(f"{k}={v!r}" for k, v in self.hyperparameters.describe().items())
@@ -95,7 +104,8 @@ class Adadelta:
         params = check_params(params)
         grads = compute_grads(loss_or_grads, params)
         state = AdadeltaState.create(params)
-        updates = build_updates(grads, state, self._hyperparameters_for(state))
+        self._slot_hyperparameters = self._hyperparameters_for(state)
+        updates = build_updates(grads, state, self._slot_hyperparameters)
         self._state = state
         return updates
 
@@ -131,7 +141,8 @@ class Adadelta:
         ----------
         approx : pymc Approximation, optional
             The approximation being fitted. When given, the accumulators are split by
-            model variable (see `pymc_adadelta.views.accumulators_by_variable`).
+            model variable (see `pymc_adadelta.approx.layout.accumulators_by_variable`); keys
+            are parameter labels (``"mu"``, or ``"0/mu"`` with several groups).
         as_dataset : bool, default False
             With ``approx``: return an ``xarray.Dataset`` with the model's dims instead
             of nested dicts.
@@ -147,11 +158,78 @@ class Adadelta:
             if as_dataset:
                 raise ValueError("as_dataset=True needs the approximation (approx=...)")
             return per_param
-        from pymc_adadelta.approx.layout import accumulators_by_variable, accumulators_dataset
-
+        per_label = self._by_label(approx, per_param)
         if as_dataset:
-            return accumulators_dataset(approx, per_param)
-        return accumulators_by_variable(approx, per_param)
+            return accumulators_dataset(approx, per_label)
+        return accumulators_by_variable(approx, per_label)
+
+    def _by_label(self, approx: Any, per_slot: Mapping[str, Any]) -> dict[str, Any]:
+        """Re-key per-slot values by the approximation's parameter labels (by identity)."""
+        slot_of = {id(slot.param): slot.name for slot in self.state.slots}
+        return {
+            e.label: per_slot[slot_of[id(e.param)]]
+            for e in param_entries(approx)
+            if id(e.param) in slot_of
+        }
+
+    def hyperparameters_of(self, param: SharedTensor) -> HyperParameters:
+        """The hyperparameters that update ``param`` (its group's, or the defaults)."""
+        for slot, hyper in zip(self.state.slots, self._slot_hyperparameters, strict=True):
+            if slot.param is param:
+                return hyper
+        raise ValueError(f"this optimizer does not update {param}")
+
+    @classmethod
+    def from_state_dict(cls, state_dict: Mapping[str, Any]) -> Adadelta:
+        """A new optimizer with the hyperparameters and per-group settings of a state dict.
+
+        Raises
+        ------
+        ValueError
+            If a saved hyperparameter is a schedule or symbolic: it cannot be rebuilt from
+            its description, so the message says which callable to pass.
+
+        Examples
+        --------
+        >>> import pymc as pm
+        >>> from pymc_adadelta import Adadelta
+        >>> with pm.Model():
+        ...     x = pm.Normal("x", 0.0, 1.0)
+        ...     opt = Adadelta(0.5, groups={"rho": {"rho": 0.9}})
+        ...     _ = pm.fit(5, obj_optimizer=opt, progressbar=False)
+        >>> Adadelta.from_state_dict(opt.state_dict())
+        Adadelta(learning_rate=0.5, rho=0.95, epsilon=1e-06, groups={'rho': {'rho': 0.9}})
+        """
+        _check_keys(state_dict)
+        settings = {"": state_dict["hyperparameters"]}
+        settings.update({f" groups[{k!r}]": v for k, v in state_dict.get("groups", {}).items()})
+        for where, values in settings.items():
+            for name, value in values.items():
+                if isinstance(value, str):
+                    raise ValueError(
+                        f"the saved{where} {name} is {value!r}, which cannot be rebuilt from "
+                        f"the file: pass optimizer=Adadelta({name}=<that callable or "
+                        f"variable>, ...) with the same settings to continue the fit"
+                    )
+        groups = {k: _changed(v, state_dict["hyperparameters"])
+                  for k, v in state_dict.get("groups", {}).items()}  # fmt: skip
+        return cls(**state_dict["hyperparameters"], groups=groups or None)
+
+    def settings_differences(self, state_dict: Mapping[str, Any]) -> list[str]:
+        """How this optimizer's settings differ from those a state dict was saved with.
+
+        Compares the kind of every hyperparameter (number or schedule, and the
+        schedule's name), constant values, and the per-group settings (their keys and
+        values). Shared-variable values are not compared: loading sets them.
+        """
+        problems = _differences("", state_dict.get("hyperparameters", {}), self.hyperparameters)
+        saved_groups = dict(state_dict.get("groups", {}))
+        here = {_group_key(k): v for k, v in self._group_hyperparameters.items()}
+        if set(saved_groups) != set(here):
+            problems.append(f"groups differ: {sorted(saved_groups)} saved vs {sorted(here)} here")
+        for key in sorted(set(saved_groups) & set(here)):
+            problems += _differences(f"groups[{key!r}] ", saved_groups[key], here[key])
+        return problems
 
     def state_dict(self) -> dict[str, Any]:
         """Return the optimizer state as plain Python and NumPy values (no pickle needed).
@@ -242,3 +320,26 @@ def _load_hyperparameters(hyper: HyperParameters, saved: Mapping[str, Any]) -> N
                 f"state_dict was saved with {name}={stored!r}, "
                 f"but this optimizer has {name}={value!r}"
             )
+
+
+def _changed(group: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings of a saved group that differ from the saved defaults."""
+    return {k: v for k, v in group.items() if defaults.get(k) != v}
+
+
+def _differences(where: str, saved: Mapping[str, Any], here: HyperParameters) -> list[str]:
+    problems = []
+    for name, current in here._asdict().items():
+        stored, shown = saved.get(name), describe_value(current)
+        saved_schedule = isinstance(stored, str) and stored.startswith("schedule:")
+        here_schedule = isinstance(shown, str) and shown.startswith("schedule:")
+        constants_differ = (
+            isinstance(current, float) and isinstance(stored, int | float) and stored != current
+        )
+        if (
+            saved_schedule != here_schedule
+            or (saved_schedule and stored != shown)
+            or (constants_differ)
+        ):
+            problems.append(f"{where}{name} is {stored!r} saved vs {shown!r} here")
+    return problems

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
+from pymc_adadelta.approx.params import param_entries
+
 __all__ = ["fits_of", "is_fit_result", "is_fit_results", "split_input"]
 
 
@@ -42,5 +46,13 @@ def split_input(approx_or_result: Any, model: Any = None) -> tuple[Any, Any]:
             f"the approximation was fitted to another model (its free variables: "
             f"{[rv.name for rv in approx.model.free_RVs]}); model has "
             f"{[rv.name for rv in model.free_RVs]}"
+        )
+    bad = [e.label for e in param_entries(approx)
+           if not np.isfinite(np.asarray(e.param.get_value(borrow=True))).all()]  # fmt: skip
+    if bad:
+        raise ValueError(
+            f"the approximation's parameters {bad} hold NaN or inf: the fit diverged and "
+            f"was not restored. Refit (fit() restores the last finite state by itself) "
+            f"or restore it with DivergenceGuard.restore()"
         )
     return approx, result

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["fsync_directory", "write_npz_atomically"]
+__all__ = ["fsync_directory", "remove_stale_temporaries", "write_npz_atomically"]
 
 
 def write_npz_atomically(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
@@ -22,6 +22,7 @@ def write_npz_atomically(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
+        remove_stale_temporaries(path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
@@ -38,3 +39,18 @@ def fsync_directory(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def remove_stale_temporaries(path: Path) -> list[Path]:
+    """Remove the temporary files that interrupted writes of ``path`` left behind.
+
+    A write killed before its rename (``kill -9``, a pre-empted job) leaves
+    ``.<name>.XXXX.tmp`` beside the file; the next successful write, and a resume,
+    remove them. Returns the files removed.
+    """
+    removed = []
+    for stale in Path(path).parent.glob(f".{Path(path).name}.*.tmp"):
+        with contextlib.suppress(OSError):
+            stale.unlink()
+            removed.append(stale)
+    return removed
