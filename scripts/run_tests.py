@@ -31,6 +31,7 @@ import glob
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -261,6 +262,10 @@ def main(args: list[str]) -> int:
         "lint and docs 2-3 min"
     )
     log("$ " + " ".join(command[1:]))
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        # Started with Ctrl-C ignored (a background job of a script, some CI runners):
+        # children would inherit that, and the tests that send SIGINT to a fit would fail.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     start = time.monotonic()
     code = subprocess.run(command, cwd=ROOT, env=clean_env()).returncode
     minutes, seconds = divmod(int(time.monotonic() - start), 60)
