@@ -12,6 +12,7 @@ recompile.
 
 from __future__ import annotations
 
+import warnings
 import weakref
 from typing import Any, NamedTuple
 
@@ -20,6 +21,7 @@ import pytensor
 import pytensor.tensor as pt
 from pytensor.graph.replace import vectorize_graph
 
+from pymc_adadelta.approx.full_data import full_data
 from pymc_adadelta.approx.layout import ordering
 
 __all__ = [
@@ -150,15 +152,50 @@ def evaluate_model(
     """Evaluate free variables, deterministics and ``log p`` at unconstrained ``values``.
 
     With ``with_lp=False`` the log density is not evaluated and ``lp`` is empty.
+    For a minibatch model (``pm.Minibatch`` data, or data containers fed by a
+    `StreamingBatches`), ``log p`` is that of the FULL data, read in chunks (see
+    `pymc_adadelta.approx.full_data`), not of the one random batch the model holds;
+    when that cannot be done, ``lp`` is NaN and a warning says why.
     """
     names = [rv.name for rv in model.free_RVs] + [d.name for d in model.deterministics]
-    key = (*names, with_lp)
+    whole = _full_data(model) if with_lp else None
+    own_lp = with_lp and whole is None
+    key = (*names, own_lp)
     cache = _COMPILED.setdefault(model, {})
     if key not in cache:
-        cache[key] = _compile(model, with_lp)
+        cache[key] = _compile(model, own_lp)
     outputs = cache[key](*(values[v.name] for v in model.value_vars))
-    lp = np.asarray(outputs[-1]) if with_lp else np.empty(0)
+    if own_lp:
+        lp = np.asarray(outputs[-1])
+    elif with_lp:
+        lp = _full_data_lp(whole, values)
+    else:
+        lp = np.empty(0)
     return ModelDraws(dict(zip(names, outputs[: len(names)], strict=True)), lp)
+
+
+def _full_data(model: Any) -> Any:
+    """The model's `FullData`; False when it is a minibatch model we cannot evaluate."""
+    try:
+        return full_data(model)
+    except ValueError as error:
+        return error
+
+
+def _full_data_lp(whole: Any, values: dict[str, np.ndarray]) -> np.ndarray:
+    draws = len(next(iter(values.values()))) if values else 0
+    if isinstance(whole, ValueError):
+        warnings.warn(f"log p is NaN: the model's log density is that of one random "
+                      f"minibatch, and the full-data one cannot be built ({whole})",
+                      UserWarning, stacklevel=3)  # fmt: skip
+        return np.full(draws, np.nan)
+    try:
+        return whole.logp(values)
+    except (OSError, ValueError, KeyError) as error:
+        warnings.warn(f"log p is NaN: the full data of this minibatch model could not be "
+                      f"read ({type(error).__name__}: {error})",
+                      UserWarning, stacklevel=3)  # fmt: skip
+        return np.full(draws, np.nan)
 
 
 def _compile(model: Any, with_lp: bool) -> Any:

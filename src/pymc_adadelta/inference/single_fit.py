@@ -22,6 +22,7 @@ from pymc_adadelta.inference.options import (
     split_pm_fit_kwargs,
     with_backend,
 )
+from pymc_adadelta.inference.minibatch import minibatch_fit
 from pymc_adadelta.inference.result import FitResult
 from pymc_adadelta.inference.run import FitRun
 from pymc_adadelta.optim import Adadelta
@@ -54,6 +55,12 @@ def fit_single(
     inference = new_inference(method, model, random_seed, inf_kwargs)
     if backend == "jax":
         give_static_shapes(inference.approx)  # pymc#8359
+    if warm_start and saved is None and optimizer is None and convergence == "auto":
+        # a minibatch model: the full-data answer in a few passes (inference/minibatch.py)
+        done = minibatch_fit(inference, list(callbacks or []), random_seed=random_seed,
+                             progressbar=progressbar)  # fmt: skip
+        if done is not None:
+            return done
     started = (
         run_warm_start(inference.approx, random_seed=random_seed)
         if warm_start and saved is None

@@ -18,11 +18,13 @@ import numpy as np
 import pymc as pm
 
 from pymc_adadelta._validation import check_positive_int
+from pymc_adadelta.approx.full_data import DataLeaf, register_source
 from pymc_adadelta.streaming.checks import Stream, check_streams, check_total_size, pair_sources
 from pymc_adadelta.streaming.read_order import (
     Batch,
     BatchCutter,
     ChunkedRows,
+    StreamedDataError,
     block_stream,
     chunk_bounds,
 )
@@ -135,15 +137,27 @@ class StreamingBatches:
         self.length = check_streams(streams, batch_size)
         self.containers = tuple(s.container for s in streams)
         check_total_size(model, self.containers, self.length)
+        register_source(model, [DataLeaf(s.container, s.source, s.label) for s in streams])
         self.batch_size, self.batches_fed = batch_size, 0
         rows = _chunked_rows(streams, self.length, batch_size)
         reads = block_stream(rows, batch_size, chunks_per_read, np.random.default_rng(random_seed))
         self._reader = _Reader(reads, prefetch)
         self._next_batch = BatchCutter(lambda: self._reader.next(self.batches_fed), batch_size)
-        self._feed()
+        self._pending_error: StreamedDataError | None = None
+        try:
+            self._feed()
+        except StreamedDataError as error:  # bad rows: raised by the fit's first step
+            self._pending_error = error
 
     def __call__(self, approx: Any, losses: np.ndarray | None, i: int) -> None:
-        """Put the batch of step ``i + 1`` into the data containers."""
+        """Put the batch of step ``i + 1`` into the data containers.
+
+        Raises `StreamedDataError` naming the source, the batch and the rows when the
+        rows read hold NaN or inf, or a zarr store went away (also for the first batch,
+        read at construction: its error is raised here, in the fit).
+        """
+        if self._pending_error is not None:
+            raise self._pending_error
         self._feed()
 
     @property
@@ -174,7 +188,8 @@ def _chunked_rows(streams: list[Stream], length: int, batch_size: int) -> Chunke
     """The sources, read in the chunks of the first one, cast to their containers' dtypes."""
     sources = [s.source for s in streams]
     dtypes = [np.dtype(s.container.type.dtype) for s in streams]
-    return ChunkedRows(sources, dtypes, chunk_bounds(sources[0], length, default=batch_size))
+    bounds = chunk_bounds(sources[0], length, default=batch_size)
+    return ChunkedRows(sources, dtypes, bounds, [s.label for s in streams])
 
 
 class _Reader:
@@ -194,6 +209,9 @@ class _Reader:
         started = time.perf_counter()
         try:
             return self._pending.popleft().result()
+        except StreamedDataError as error:
+            self.close()
+            raise StreamedDataError(f"batch {batch}: {error}") from error
         except BaseException as error:
             self.close()
             error.add_note(f"(raised by StreamingBatches' reader, reading for batch {batch})")

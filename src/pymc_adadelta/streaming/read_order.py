@@ -17,7 +17,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-__all__ = ["Batch", "BatchCutter", "ChunkedRows", "block_stream", "chunk_bounds"]
+__all__ = ["Batch", "BatchCutter", "ChunkedRows", "StreamedDataError", "block_stream",
+           "check_finite", "chunk_bounds", "store_exists"]  # fmt: skip
 
 Batch = tuple[np.ndarray, ...]
 
@@ -47,14 +48,59 @@ class ChunkedRows(NamedTuple):
     arrays: Sequence[Any]
     dtypes: Sequence[np.dtype]
     bounds: np.ndarray  # chunk boundaries, from `chunk_bounds`
+    labels: Sequence[str] = ()  # how errors name the arrays ("source", "source['x']")
 
     def read(self, chunk: int) -> Batch:
-        """The rows of chunk number ``chunk`` of every array."""
+        """The rows of chunk number ``chunk`` of every array, checked.
+
+        Raises `StreamedDataError` when a zarr store is gone (zarr would return fill
+        values for every chunk it cannot find) or the rows hold NaN or inf.
+        """
         start, stop = int(self.bounds[chunk]), int(self.bounds[chunk + 1])
-        return tuple(np.asarray(a[start:stop], dtype=d) for a, d in self._pairs())
+        rows = []
+        for k, (array, dtype) in enumerate(self._pairs()):
+            label = self.labels[k] if k < len(self.labels) else f"source[{k}]"
+            if not store_exists(array):
+                raise StreamedDataError(
+                    f"{label}: the zarr store {array.store_path} is gone (its metadata "
+                    f"cannot be found) while reading rows {start}:{stop}; zarr would "
+                    f"return fill values for them"
+                )
+            values = np.asarray(array[start:stop], dtype=dtype)
+            check_finite(label, values, start)
+            rows.append(values)
+        return tuple(rows)
 
     def _pairs(self) -> Iterator[tuple[Any, np.dtype]]:
         return zip(self.arrays, self.dtypes, strict=True)
+
+
+class StreamedDataError(ValueError):
+    """Streamed rows that cannot be used: NaN or inf, or a source that went away."""
+
+
+def store_exists(array: Any) -> bool:
+    """False when ``array`` is a zarr array whose store no longer holds its metadata."""
+    store_path = getattr(array, "store_path", None)
+    if store_path is None or not hasattr(store_path, "store"):
+        return True
+    from zarr.core.sync import sync
+
+    name = "zarr.json" if getattr(array.metadata, "zarr_format", 3) == 3 else ".zarray"
+    key = f"{store_path.path}/{name}" if store_path.path else name
+    return bool(sync(store_path.store.exists(key)))
+
+
+def check_finite(label: str, values: np.ndarray, start: int) -> None:
+    """Raise `StreamedDataError` naming the rows (from ``start``) that hold NaN or inf."""
+    if values.dtype.kind not in "fc" or np.isfinite(values).all():
+        return
+    bad = np.flatnonzero(~np.isfinite(values.reshape(len(values), -1)).all(axis=1)) + start
+    shown = ", ".join(map(str, bad[:5].tolist())) + (", ..." if bad.size > 5 else "")
+    raise StreamedDataError(
+        f"{label} has NaN or inf in {bad.size} rows of rows {start}:{start + len(values)} "
+        f"(rows {shown}); drop or impute them"
+    )
 
 
 def block_stream(

@@ -1,0 +1,233 @@
+"""The full-data log density of a minibatch model, evaluated chunk by chunk.
+
+A minibatch model sees its observed data through ``pm.Minibatch`` (a random subset of
+arrays it holds) or through ``pm.Data`` containers that `StreamingBatches` refills from a
+source on disk; its ``model.logp()`` is then the log density of ONE random batch, scaled
+by ``total_size``. `FullData` finds those data in the graph (the ``MinibatchOp`` outputs
+and their full arrays; the containers that a `StreamingBatches` registered with
+`register_source`), replaces them by placeholders, and compiles the log density with the
+draws as a leading axis and the rows of one chunk as data. Summing the chunks, each
+weighted by ``rows / total_size`` (undoing PyMC's ``total_size / rows`` scaling), gives
+the log density of the full data, whatever the number of rows, without ever holding more
+than one chunk of rows per array.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, NamedTuple
+
+import numpy as np
+import pymc as pm
+import pytensor
+import pytensor.tensor as pt
+from pymc.data import MinibatchOp
+from pymc.variational.minibatch_rv import MinibatchRandomVariable
+from pytensor.compile.sharedvalue import SharedVariable
+from pytensor.graph.basic import Constant
+from pytensor.graph.replace import clone_replace, vectorize_graph
+from pytensor.graph.traversal import ancestors
+from pytensor.tensor.shape import SpecifyShape
+
+__all__ = ["CHUNK_ROWS", "DataLeaf", "FullData", "full_data", "register_source"]
+
+#: Rows per chunk when a source has no chunks of its own (NumPy arrays).
+CHUNK_ROWS = 50_000
+
+
+class DataLeaf(NamedTuple):
+    """One array of observed data: where the model sees a batch of it, and all its rows."""
+
+    node: Any  # the variable in the model's graph holding one batch
+    source: Any  # all rows: an array-like with shape, dtype and row slicing
+    label: str  # how messages name it
+
+
+#: Sources that `StreamingBatches` feeds into a model's data containers.
+_REGISTERED: weakref.WeakKeyDictionary[Any, list[DataLeaf]] = weakref.WeakKeyDictionary()
+
+
+def register_source(model: Any, leaves: Sequence[DataLeaf]) -> None:
+    """Record that ``leaves`` (containers and their full sources) feed ``model``."""
+    known = {id(leaf.node) for leaf in leaves}
+    kept = [leaf for leaf in _REGISTERED.get(model, []) if id(leaf.node) not in known]
+    _REGISTERED[model] = kept + list(leaves)
+
+
+def _minibatch_leaves(model: Any) -> list[DataLeaf]:
+    graph = [*model.observed_RVs, *(model.rvs_to_values[rv] for rv in model.observed_RVs)]
+    leaves, seen = [], set()
+    for var in ancestors(graph):
+        node = var.owner
+        if node is None or not isinstance(node.op, MinibatchOp) or node in seen:
+            continue
+        seen.add(node)
+        for k, full in enumerate(node.inputs[: len(node.outputs) - 1]):
+            if isinstance(full, Constant):
+                array = full.data
+            elif isinstance(full, SharedVariable):
+                array = full.get_value(borrow=True)
+            else:
+                array = full.eval()
+            leaves.append(DataLeaf(node.outputs[k], np.asarray(array), f"pm.Minibatch array {k}"))
+    return leaves
+
+
+def _total_size(rv: Any) -> int | None:
+    if rv.owner is None or not isinstance(rv.owner.op, MinibatchRandomVariable):
+        return None
+    first = rv.owner.inputs[1]
+    if isinstance(first, Constant):
+        return None if first.data is None else int(first.data)
+    return int(first.eval())
+
+
+class FullData:
+    """The full-data log density of a minibatch model, per draw, over chunks of rows.
+
+    Use `full_data` to build one (None for a model that is not a minibatch model).
+
+    Attributes
+    ----------
+    leaves : list of DataLeaf
+        The data arrays, in the order of the compiled functions' data inputs.
+    length : int
+        Rows of the data (the same for every array).
+    """
+
+    def __init__(self, model: Any, leaves: list[DataLeaf]) -> None:
+        self.model, self.leaves = model, leaves
+        lengths = {int(leaf.source.shape[0]) for leaf in leaves}
+        if len(lengths) != 1:
+            raise ValueError(f"the minibatch data have different lengths: {sorted(lengths)}")
+        self.length = lengths.pop()
+        self.placeholders = [
+            pt.tensor(
+                name=f"rows_{k}",
+                dtype=leaf.node.type.dtype,
+                shape=(None, *leaf.node.type.shape[1:]),
+            )
+            for k, leaf in enumerate(leaves)
+        ]
+        nodes = {leaf.node for leaf in leaves}
+        fed: list[Any] = []
+        rest: list[Any] = []
+        for rv in model.observed_RVs:
+            (fed if nodes & set(ancestors([rv, model.rvs_to_values[rv]])) else rest).append(rv)
+        if not fed:
+            raise ValueError("no observed variable depends on the minibatch data")
+        self.fed = fed
+        self.sizes = [_total_size(rv) for rv in fed]
+        self._rest_vars = [*model.free_RVs, *rest]
+        self._compiled: dict[str, Any] = {}
+
+    def graphs(self) -> tuple[list[Any], Any]:
+        """Per fed observed variable its summed log density, and the rest, data replaced.
+
+        The observed variables are rebuilt on the placeholders before their log density
+        is derived, so that no batch length fixed in the model's graph remains.
+        """
+        model = self.model
+        replace: dict[Any, Any] = {
+            leaf.node: ph for leaf, ph in zip(self.leaves, self.placeholders, strict=True)
+        }
+        graph = [*self.fed, *(model.rvs_to_values[rv] for rv in self.fed)]
+        for var in ancestors(graph):  # a batch of fixed length: drop the length
+            if var.owner is not None and isinstance(var.owner.op, SpecifyShape):
+                for leaf, ph in zip(self.leaves, self.placeholders, strict=True):
+                    if var.owner.inputs[0] is leaf.node:
+                        replace[var] = ph
+        # the free variables as functions of their (unconstrained) value variables
+        free = model.replace_rvs_by_values(model.free_RVs)
+        replace.update(zip(model.free_RVs, free, strict=True))
+        rebuilt = clone_replace(graph, replace, rebuild_strict=False)
+        rvs, values = rebuilt[: len(self.fed)], rebuilt[len(self.fed) :]
+        obs = [pt.sum(pm.logp(rv, value)) for rv, value in zip(rvs, values, strict=True)]
+        rest = model.logp(vars=self._rest_vars) + sum(
+            (pt.sum(p) for p in model.potentials), pt.constant(0.0)
+        )
+        nodes = {leaf.node for leaf in self.leaves}
+        if nodes & set(ancestors([rest])):
+            raise ValueError("a prior or potential depends on the minibatch data")
+        return obs, rest
+
+    def lp_function(self) -> Any:
+        """Compiled ``(*values with a draws axis, *chunk rows) -> (obs terms, rest)``."""
+        if "lp" not in self._compiled:
+            obs, rest = self.graphs()
+            model = self.model
+            batched = {
+                v: pt.tensor(name=v.name, dtype=v.dtype, shape=(None, *v.type.shape))
+                for v in model.value_vars
+            }
+            outputs = model.replace_rvs_by_values([*obs, rest])
+            outputs = vectorize_graph(outputs, replace=batched)
+            self._compiled["lp"] = pytensor.function(
+                [*batched.values(), *self.placeholders], outputs, on_unused_input="ignore"
+            )
+        return self._compiled["lp"]
+
+    def bounds(self, rows: int = CHUNK_ROWS) -> np.ndarray:
+        """Row boundaries of the chunks read: whole chunks of the source, about ``rows``."""
+        return _bounds(self.leaves[0].source, self.length, rows)
+
+    def read(self, start: int, stop: int) -> tuple[np.ndarray, ...]:
+        """Rows ``start:stop`` of every array; ValueError naming NaN or inf rows."""
+        arrays = []
+        for leaf in self.leaves:
+            array = np.asarray(leaf.source[start:stop], dtype=leaf.node.type.dtype)
+            if array.dtype.kind == "f" and not np.isfinite(array).all():
+                bad = np.flatnonzero(~np.isfinite(array.reshape(len(array), -1)).all(axis=1))
+                raise ValueError(
+                    f"{leaf.label} has NaN or inf in {bad.size} of rows {start}:{stop} "
+                    f"(rows {(bad[:5] + start).tolist()}{' ...' if bad.size > 5 else ''})"
+                )
+            arrays.append(array)
+        return tuple(arrays)
+
+    def chunks(self, rows: int = CHUNK_ROWS) -> Iterator[tuple[np.ndarray, ...]]:
+        """Yield the rows of every array chunk by chunk, the next chunk read meanwhile."""
+        bounds = self.bounds(rows)
+        pairs = list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
+        with ThreadPoolExecutor(1, thread_name_prefix="pymc_adadelta-full-data") as pool:
+            ahead = pool.submit(self.read, *pairs[0])
+            for k in range(len(pairs)):
+                arrays = ahead.result()
+                if k + 1 < len(pairs):
+                    ahead = pool.submit(self.read, *pairs[k + 1])
+                yield arrays
+
+    def logp(self, values: dict[str, np.ndarray], rows: int = CHUNK_ROWS) -> np.ndarray:
+        """``log p`` of every draw (values with a leading draws axis) on the full data."""
+        function = self.lp_function()
+        inputs = [values[v.name] for v in self.model.value_vars]
+        total: Any = None
+        last_rest: Any = 0.0
+        for arrays in self.chunks(rows):
+            *obs, rest = function(*inputs, *arrays)
+            weights = self._chunk_weights(len(arrays[0]))
+            part = sum(w * np.asarray(o) for w, o in zip(weights, obs, strict=True))
+            total = part if total is None else total + part
+            last_rest = rest
+        assert total is not None
+        return np.asarray(total + last_rest, dtype=np.float64)
+
+    def _chunk_weights(self, rows: int) -> list[float]:
+        return [rows / s if s is not None else 1.0 for s in self.sizes]
+
+
+def _bounds(source: Any, length: int, rows: int) -> np.ndarray:
+    chunks = getattr(source, "chunks", None)
+    first = chunks[0] if chunks else None
+    step = max(first, rows // first * first) if isinstance(first, int) and first > 0 else rows
+    return np.append(np.arange(0, length, step, dtype=np.int64), length)
+
+
+def full_data(model: Any) -> FullData | None:
+    """The `FullData` of a minibatch model; None when its log density is not a batch's."""
+    leaves = _minibatch_leaves(model) + list(_REGISTERED.get(model, []))
+    if not leaves:
+        return None
+    return FullData(model, leaves)

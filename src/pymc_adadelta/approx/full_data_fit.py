@@ -1,0 +1,217 @@
+"""Fit a mean-field Gaussian to the FULL-data posterior of a minibatch model, in few passes.
+
+The objective is the fixed-draw ELBO of `pymc_adadelta.approx.warmstart` (antithetic,
+per-coordinate scaled draws: exact for Gaussian posteriors, which large-N posteriors
+are), evaluated on the full data chunk by chunk (`FullData`). Passes over the data are
+what costs, so most of the optimization runs on a random subsample of ``n0`` rows
+scaled to the full size, and the full data enter only through one gradient per outer
+iteration, as a linear correction of the subsample objective (the "surrogate
+likelihood" of Jordan, Lee and Yang 2019, a control variate on the gradient):
+
+    phi_{k+1} = argmin  F_sub(phi) - <grad F_sub(phi_k) - grad F_full(phi_k), phi>
+
+Its fixed point is the full-data optimum (the gradients cancel there), and each outer
+iteration shrinks the distance to it by about the relative difference of the subsample
+and full-data Hessians, ~sqrt(dim / n0): two or three full passes reach 0.01 sd.
+The iteration stops when an outer step moves no mean by more than ``tol`` of its sd
+and no sd by more than a fraction ``tol``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+from pytensor.graph.replace import vectorize_graph
+from scipy.optimize import minimize
+
+from pymc_adadelta.approx.full_data import CHUNK_ROWS, FullData
+from pymc_adadelta.approx.layout import ordering
+from pymc_adadelta.approx.warmstart import WARM_START_DRAWS, fixed_draws
+
+__all__ = ["FullDataFit", "fit_full_data", "subsample_rows"]
+
+Rows = tuple[np.ndarray, ...]
+
+
+class FullDataFit(NamedTuple):
+    """What `fit_full_data` did: the optimum and the cost, step by step."""
+
+    mean: np.ndarray
+    rho: np.ndarray
+    converged: bool
+    passes: float  # rows evaluated / rows of the data (subsample evaluations included)
+    outer_steps: np.ndarray  # per outer iteration: largest move in sd units
+    loss: np.ndarray  # per outer iteration: full-data -ELBO at its start
+    passes_trace: np.ndarray  # per outer iteration: passes so far
+    subsample_rows: int
+    lbfgs_iterations: int
+    covariance: np.ndarray | None  # linear response: the inverse Hessian in the means
+
+
+def subsample_rows(whole: FullData, rows: int, rng: np.random.Generator) -> Rows:
+    """``rows`` random rows of the data (random whole chunks for chunked sources)."""
+    source = whole.leaves[0].source
+    if isinstance(source, np.ndarray):
+        index = np.sort(rng.choice(whole.length, rows, replace=False))
+        return tuple(
+            np.asarray(leaf.source[index], dtype=leaf.node.type.dtype) for leaf in whole.leaves
+        )
+    parts: list[Rows] = []
+    got = 0
+    bounds = whole.bounds(min(rows, CHUNK_ROWS))
+    for k in rng.permutation(len(bounds) - 1):
+        start, stop = int(bounds[k]), int(bounds[k + 1])
+        parts.append(whole.read(start, stop))
+        got += stop - start
+        if got >= rows:
+            break
+    return tuple(np.concatenate(p) for p in zip(*parts, strict=True))
+
+
+class _Objective:
+    """Compiled ``theta (draws, dim) -> (sum of log p over draws, gradient)`` per chunk."""
+
+    def __init__(self, whole: FullData, approx: Any, z: np.ndarray) -> None:
+        self.whole, self.z = whole, z
+        theta = pt.matrix("theta", dtype="float64")
+        weights = pt.vector("weights", dtype="float64")
+        rest_weight = pt.scalar("rest_weight", dtype="float64")
+        values: dict[str, Any] = {}
+        offset = 0
+        for group in approx.groups:
+            for name, slc, shape in ordering(group):
+                piece = theta[:, offset + slc.start : offset + slc.stop]
+                values[name] = piece.reshape((theta.shape[0], *shape))
+            offset += group.ddim
+        model = whole.model
+        obs, rest = whole.graphs()
+        replace = {v: values[v.name].astype(v.dtype) for v in model.value_vars}
+        *obs_b, rest_b = vectorize_graph([*obs, rest], replace=replace)  # type: ignore[misc]
+        total: Any = rest_weight * pt.sum(rest_b)
+        for k, term in enumerate(obs_b):
+            total = total + weights[k] * pt.sum(term)
+        self.function = pytensor.function(
+            [theta, weights, rest_weight, *whole.placeholders],
+            [total, pt.grad(total, theta)],  # type: ignore[list-item]
+            on_unused_input="ignore",
+        )
+        self.rows_evaluated = 0
+
+    def on_chunks(self, phi: np.ndarray, chunks: Iterator[Rows], n_rows: int) -> tuple[float, Any]:
+        """``-ELBO`` and its gradient in ``(mu, rho)`` over chunks making ``n_rows`` rows."""
+        d = self.z.shape[1]
+        mu, rho = phi[:d], phi[d:]
+        sd = np.logaddexp(0.0, rho)
+        theta = mu + sd * self.z
+        value, grad, first = 0.0, np.zeros_like(theta), True
+        for arrays in chunks:
+            rows = len(arrays[0])
+            weights = np.array([rows / n_rows if s is not None else self.whole.length / n_rows
+                                for s in self.whole.sizes])  # fmt: skip
+            v, g = self.function(theta, weights, float(first), *arrays)
+            value, grad, first = value + float(v), grad + g, False
+            self.rows_evaluated += rows
+        draws = len(self.z)
+        loss = -(value / draws + np.log(sd).sum())
+        d_mu = -grad.sum(axis=0) / draws
+        d_rho = -((grad * self.z).sum(axis=0) / draws + 1.0 / sd) / (1.0 + np.exp(-rho))
+        if not np.isfinite(loss) or not np.isfinite(d_mu).all() or not np.isfinite(d_rho).all():
+            return np.inf, np.zeros_like(phi)
+        return loss, np.concatenate([d_mu, d_rho])
+
+
+def _split(rows: Rows, size: int) -> Iterator[Rows]:
+    n = len(rows[0])
+    for start in range(0, n, size):
+        yield tuple(a[start : start + size] for a in rows)
+
+
+def fit_full_data(
+    whole: FullData,
+    approx: Any,
+    start: np.ndarray,
+    *,
+    rng: np.random.Generator,
+    draws: int = WARM_START_DRAWS,
+    subsample: int | None = None,
+    tol: float = 0.01,
+    max_passes: float = 20.0,
+    on_step: Callable[[int, float, float], None] | None = None,
+) -> FullDataFit:
+    """Minimize the full-data fixed-draw ``-ELBO`` from ``start = (mu, rho)``."""
+    n = whole.length
+    n0 = min(n, subsample if subsample is not None else max(10_000, n // 20))
+    objective = _Objective(whole, approx, fixed_draws(draws, start.size // 2, rng))
+    sub = subsample_rows(whole, n0, rng)
+
+    def on_sub(phi: np.ndarray) -> tuple[float, Any]:
+        return objective.on_chunks(phi, _split(sub, CHUNK_ROWS), n0)
+
+    def passes() -> float:
+        return objective.rows_evaluated / n
+
+    result = minimize(on_sub, start, jac=True, method="L-BFGS-B")
+    phi, iterations = result.x, int(result.nit)
+    steps: list[float] = []
+    losses: list[float] = []
+    trace: list[float] = []
+    converged = False
+    while passes() < max_passes:
+        full_loss, full_grad = objective.on_chunks(phi, whole.chunks(), n)
+        _, sub_grad = on_sub(phi)
+        correction = full_grad - sub_grad
+
+        def surrogate(p: np.ndarray, c: np.ndarray = correction) -> tuple[float, Any]:
+            value, grad = on_sub(p)
+            return value + float(c @ p), grad + c
+
+        result = minimize(surrogate, phi, jac=True, method="L-BFGS-B")
+        iterations += int(result.nit)
+        d = phi.size // 2
+        sd = np.logaddexp(0.0, phi[d:])
+        new_sd = np.logaddexp(0.0, result.x[d:])
+        step = max(np.max(np.abs(result.x[:d] - phi[:d]) / sd), np.max(np.abs(np.log(new_sd / sd))))
+        phi = result.x
+        steps.append(float(step))
+        losses.append(float(full_loss))
+        trace.append(passes())
+        if on_step is not None:
+            on_step(len(steps), passes(), float(step))
+        if step < tol:
+            converged = True
+            break
+    d = phi.size // 2
+    covariance = _mean_covariance(on_sub, phi, correction if steps else None)
+    return FullDataFit(phi[:d], phi[d:], converged, passes(), np.array(steps),
+                       np.array(losses), np.array(trace), n0, iterations,
+                       covariance)  # fmt: skip
+
+
+def _mean_covariance(
+    on_sub: Callable[[np.ndarray], tuple[float, Any]], phi: np.ndarray, correction: Any
+) -> np.ndarray | None:
+    """Linear-response covariance of the means: the inverse Hessian of the objective.
+
+    Central differences of the subsample gradient (the gradient correction is linear,
+    so it has the same Hessian); its relative error is that of the subsample, about
+    sqrt(dim / n0). None when it is not positive definite.
+    """
+    d = phi.size // 2
+    sd = np.logaddexp(0.0, phi[d:])
+    hessian = np.empty((d, d))
+    for i in range(d):
+        h = 1e-3 * sd[i]
+        up, down = phi.copy(), phi.copy()
+        up[i] += h
+        down[i] -= h
+        hessian[:, i] = (on_sub(up)[1][:d] - on_sub(down)[1][:d]) / (2 * h)
+    hessian = (hessian + hessian.T) / 2
+    try:
+        np.linalg.cholesky(hessian)
+    except np.linalg.LinAlgError:
+        return None
+    return np.asarray(np.linalg.inv(hessian))

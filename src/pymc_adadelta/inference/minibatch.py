@@ -1,0 +1,102 @@
+"""`fit` on a minibatch model: the full-data answer in a few passes, then stop.
+
+Adadelta on minibatches takes steps of a constant size, so its iterates fluctuate on the
+scale of the gradient noise of one batch while the posterior sd shrinks as 1/sqrt(N);
+measured at N=2e5 (logistic regression, 20 features, batch 1000) it ran 50,000 steps
+without stopping and ended 2.5 posterior sd off. For a mean-field ADVI fit of a model fed
+by ``pm.Minibatch`` or `StreamingBatches`, `fit` therefore minimizes the full-data
+fixed-draw ELBO instead, with a subsample warm start and full-data gradient corrections
+(`pymc_adadelta.approx.full_data_fit`), counting passes over the data; the result says
+``stop_reason="converged"`` when an outer step moved nothing by more than 1% of a sd.
+The sds are the marginal sds of the linear-response covariance (the inverse Hessian in
+the means), as `WarmStart.covariance` (mean field alone shrinks them on correlated
+posteriors: 0.83 of the Laplace sd measured on the intercept of a logistic regression).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from pymc_adadelta.approx.draws import gaussian_moments
+from pymc_adadelta.approx.full_data import full_data
+from pymc_adadelta.approx.full_data_fit import fit_full_data
+from pymc_adadelta.approx.linear_response import covariance_dataarray
+from pymc_adadelta.approx.warmstart import WarmStart
+from pymc_adadelta.inference.result import FitResult
+from pymc_adadelta.optim import Adadelta
+
+__all__ = ["MAX_PASSES", "minibatch_fit"]
+
+#: Most passes over the data before a minibatch fit gives up ("max_passes").
+MAX_PASSES = 20.0
+
+
+def minibatch_fit(
+    inference: Any,
+    callbacks: Sequence[Any],
+    *,
+    random_seed: Any = None,
+    progressbar: bool = False,
+    max_passes: float = MAX_PASSES,
+) -> FitResult | None:
+    """Fit ``inference``'s approximation to the full data; None when it does not apply.
+
+    Applies to one mean-field group over all variables of a model whose observed data
+    come from ``pm.Minibatch`` or a `StreamingBatches` (its source is read in chunks).
+    Callbacks other than `StreamingBatches` are called once per outer iteration.
+    """
+    approx = inference.approx
+    if len(approx.groups) != 1 or "rho" not in approx.groups[0].params_dict:
+        return None
+    try:
+        whole = full_data(approx.model)
+    except ValueError:
+        return None
+    if whole is None:
+        return None
+    group = approx.groups[0]
+    moments = gaussian_moments(group)
+    start = np.concatenate([moments.mean, group.params_dict["rho"].get_value()])
+    others = [c for c in callbacks if type(c).__name__ != "StreamingBatches"]
+
+    def on_step(k: int, passes: float, step: float) -> None:
+        if progressbar:
+            print(f"\rminibatch fit: outer step {k}, {passes:.1f} passes, moved "
+                  f"{step:.3g} sd", end="", file=sys.stderr, flush=True)  # fmt: skip
+        for callback in others:
+            callback(approx, None, k)
+
+    done = fit_full_data(whole, approx, start, rng=np.random.default_rng(random_seed),
+                         max_passes=max_passes, on_step=on_step)  # fmt: skip
+    if progressbar:
+        print(file=sys.stderr)
+    params = group.params_dict
+    params["mu"].set_value(done.mean.astype(params["mu"].dtype))
+    rho = done.rho
+    if done.covariance is not None:  # the marginal sds of the linear-response covariance
+        sd = np.sqrt(np.diag(done.covariance))
+        rho = sd + np.log(-np.expm1(-sd))
+    params["rho"].set_value(rho.astype(params["rho"].dtype))
+    reason = "converged" if done.converged else "max_passes"
+    attrs = {"method": "full-data fixed-draw ELBO, subsample warm start + gradient corrections",
+             "passes": done.passes, "subsample_rows": done.subsample_rows,
+             "lbfgs_iterations": done.lbfgs_iterations, "rows": whole.length,
+             "stop_reason": reason, "converged": int(done.converged)}  # fmt: skip
+    steps = np.arange(1, done.loss.size + 1)
+    history = xr.Dataset(
+        {"loss": ("iteration", done.loss), "passes": ("iteration", done.passes_trace),
+         "moved_sd": ("iteration", done.outer_steps)},
+        coords={"iteration": steps}, attrs=attrs,
+    )  # fmt: skip
+    elbo = -float(done.loss[-1]) if steps.size else float("nan")
+    cov = None if done.covariance is None else covariance_dataarray(approx, done.covariance)
+    why = "ok" if cov is not None else "not positive definite"
+    warm = WarmStart(True, "ok", done.lbfgs_iterations, elbo, covariance=cov,
+                     covariance_reason=why)  # fmt: skip
+    return FitResult(approx, history, done.converged, reason, int(steps.size), Adadelta(),
+                     warm_start=warm)  # fmt: skip
