@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -23,15 +24,21 @@ class Outcome(NamedTuple):
 def run_steps(
     step: Any, approx: Any, callbacks: Sequence[Any], losses: np.ndarray | None, first: int, n: int
 ) -> Outcome:
-    """Take steps ``first..n``, calling the callbacks after each, until one stops the fit."""
-    with deferred_interrupt() as interrupted:
+    """Take steps ``first..n``, calling the callbacks after each, until one stops the fit.
+
+    The first Ctrl-C stops the loop after the step under way; a second one, while the loop
+    runs, stops it at once. Either way the loop returns an `Outcome` rather than raising.
+    Inside an enclosing `deferred_interrupt` (as `fit` holds one until its result is
+    built), Ctrl-C after the loop is only recorded.
+    """
+    with deferred_interrupt() as interrupted, _abortable() as stopped_at_once:
         try:
             for i in range(first, n + 1):
                 value = step()
                 seen = None
                 if losses is not None:
                     loss = float(value)
-                    if loss != loss:  # NaN: stop before the callbacks, as PyMC does
+                    if not math.isfinite(loss):  # NaN or inf: stop at once
                         return Outcome("non-finite", clean=False)
                     losses[i - 1] = loss
                     seen = losses[:i]
@@ -41,27 +48,57 @@ def run_steps(
                     return Outcome("interrupted", clean=True)
         except StopIteration:
             return Outcome(None, clean=True)
-        except KeyboardInterrupt:  # a second Ctrl-C, or one we could not defer
-            return Outcome("interrupted", clean=False)
+    if stopped_at_once():  # a second Ctrl-C during a step or a callback
+        return Outcome("interrupted", clean=False)
     return Outcome(None, clean=True)
 
 
-@contextlib.contextmanager
-def deferred_interrupt() -> Iterator[Callable[[], bool]]:
-    """Turn the first Ctrl-C into a request to stop after the step under way.
+class _Deferral:
+    """The state of the `deferred_interrupt` of this process's main thread."""
 
-    Yields a function telling whether Ctrl-C was pressed; a second Ctrl-C raises
-    ``KeyboardInterrupt`` at once. Only done where Python's own handler is installed, in
-    the main thread (as in a terminal or a Jupyter kernel); elsewhere Ctrl-C behaves as
-    it otherwise would.
-    """
-    requested: list[bool] = []
+    def __init__(self) -> None:
+        self.requests = 0
+        self.abortable = False  # whether a second Ctrl-C raises KeyboardInterrupt now
+        self.hooks: list[Callable[[], None]] = []
 
-    def handler(signum: int, frame: Any) -> None:
-        if requested:
+    def handler(self, signum: int, frame: Any) -> None:
+        self.requests += 1
+        for hook in list(self.hooks):
+            hook()
+        if self.requests > 1 and self.abortable:
+            self.abortable = False  # once: the loop's except clause must not be interrupted
             raise KeyboardInterrupt
-        requested.append(True)
 
+
+_ACTIVE: list[_Deferral] = []  # the one in force, if any
+
+
+@contextlib.contextmanager
+def deferred_interrupt(
+    on_interrupt: Callable[[], None] | None = None,
+) -> Iterator[Callable[[], bool]]:
+    """Turn Ctrl-C into a request: yield a function telling whether Ctrl-C was pressed.
+
+    Inside, Ctrl-C never raises, except a second one while `run_steps` takes a step (to
+    stop a step that takes too long); ``on_interrupt`` is called on each Ctrl-C (from the
+    signal handler: keep it to setting a flag). Nested uses share the outermost one's
+    requests, so that `fit` can hold one from its first step until its result is built,
+    and a quick double Ctrl-C never loses the result.
+
+    Only done where Python's own handler is installed, in the main thread (as in a
+    terminal or a Jupyter kernel); elsewhere Ctrl-C behaves as it otherwise would and the
+    function yielded always says False.
+    """
+    if _ACTIVE and threading.current_thread() is threading.main_thread():
+        deferral = _ACTIVE[-1]
+        if on_interrupt is not None:
+            deferral.hooks.append(on_interrupt)
+        try:
+            yield lambda: deferral.requests > 0
+        finally:
+            if on_interrupt is not None:
+                deferral.hooks.remove(on_interrupt)
+        return
     ours = (
         threading.current_thread() is threading.main_thread()
         and signal.getsignal(signal.SIGINT) is signal.default_int_handler
@@ -69,8 +106,34 @@ def deferred_interrupt() -> Iterator[Callable[[], bool]]:
     if not ours:
         yield lambda: False
         return
-    signal.signal(signal.SIGINT, handler)
+    deferral = _Deferral()
+    if on_interrupt is not None:
+        deferral.hooks.append(on_interrupt)
+    signal.signal(signal.SIGINT, deferral.handler)
+    _ACTIVE.append(deferral)
     try:
-        yield lambda: bool(requested)
+        yield lambda: deferral.requests > 0
     finally:
+        _ACTIVE.remove(deferral)
         signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@contextlib.contextmanager
+def _abortable() -> Iterator[Callable[[], bool]]:
+    """Let a second Ctrl-C raise inside the block; yield whether one did (it is swallowed).
+
+    The handler raises at most once and turns itself off when it does, so the
+    KeyboardInterrupt can only land inside this block, where it is caught.
+    """
+    deferral = _ACTIVE[-1] if _ACTIVE else None
+    raised: list[bool] = []
+    try:
+        if deferral is not None:
+            deferral.abortable = True
+        try:
+            yield lambda: bool(raised)
+        finally:
+            if deferral is not None:
+                deferral.abortable = False
+    except KeyboardInterrupt:  # the second Ctrl-C, or one we could not defer
+        raised.append(True)

@@ -25,10 +25,18 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    CancelledError,
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    wait,
+)
 from dataclasses import fields
 from typing import Any, NamedTuple
 
@@ -38,21 +46,22 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from pymc_adadelta._validation import is_positive_int
+from pymc_adadelta.approx.params import param_entries
 from pymc_adadelta.callbacks import Convergence
+from pymc_adadelta.inference import chain_control
 from pymc_adadelta.inference.fit_results import ChainsFailed, FitResults, warn_if_disagreeing
+from pymc_adadelta.inference.loop import deferred_interrupt
 from pymc_adadelta.inference.options import new_inference
 from pymc_adadelta.inference.result import FitResult
 from pymc_adadelta.inference.single_fit import fit_single
 from pymc_adadelta.optim import Adadelta
+from pymc_adadelta.persist.fit_state import FitState, restore_state
 
 __all__ = ["JITTER", "ChainRun", "check_parallel_arguments", "fit_chains", "jitter_means",
            "run_chain"]  # fmt: skip
 
 #: Half-width of the uniform jitter added to the initial means (unconstrained scale).
 JITTER = 2.0
-#: Attributes of a finished `Convergence` that refer to the worker's approximation or
-#: hold its iterates: dropped before the rule travels back to the parent.
-_APPROX_BOUND = ("_groups", "_params", "_iterates", "_full", "_steps")
 #: Fields of a chain's `FitResult` that the parent rebuilds rather than receives.
 _REBUILT = ("approx", "optimizer", "convergence")
 
@@ -64,23 +73,21 @@ class ChainRun(NamedTuple):
     ----------
     chain : int
         The chain's index.
-    params : tuple of dict of str to ndarray
-        The variational parameters of each group of the approximation.
-    losses : ndarray
-        The loss of every step (empty when not scored).
+    state : FitState
+        The chain's fit state at its last step (`pymc_adadelta.persist.fit_state`).
+    params : dict of str to ndarray
+        The parameters its approximation ended with (the average, when one was
+        applied), by key ``"<group>/<name>"``.
     outcome : dict
         The other fields of the worker's `FitResult` (history, stop reason, steps, ...).
-    optimizer_state : dict
-        ``Adadelta.state_dict()`` at the end of the fit.
     convergence : Convergence or None
-        The rule, without its references to the worker's approximation.
+        The rule, detached from the worker's approximation (`Convergence.detached`).
     """
 
     chain: int
-    params: tuple[dict[str, np.ndarray], ...]
-    losses: np.ndarray
+    state: FitState
+    params: dict[str, np.ndarray]
     outcome: dict[str, Any]
-    optimizer_state: dict[str, Any]
     convergence: Convergence | None
 
 
@@ -129,19 +136,25 @@ def fit_chains(
     """Run ``chains`` fits from dispersed starts and gather them; see `fit`.
 
     ``fit_kwargs`` go to each chain's `fit`. Raises `ChainsFailed` when a chain fails,
-    after the others have finished.
+    after the others have finished. Ctrl-C stops every chain after its current step and
+    returns the chains that started, with ``stop_reason="interrupted"`` for the ones it
+    stopped; chains that had not started then do not start.
     """
     _check_single_fit_only(method, checkpoint, resume)
     model = pm.modelcontext(model)
     spec = _Spec(model, method, dict(fit_kwargs.pop("inf_kwargs", None) or {}), fit_kwargs)
     seeds = _seed_sequence(random_seed).spawn(chains + 1)
-    runs, errors = _execute(cloudpickle.dumps(spec), seeds[:chains], cores, client)
-    rebuilt = {c: _rebuild(spec, model, run) for c, run in runs.items()}
-    if errors:
-        raise ChainsFailed(rebuilt, errors, chains) from errors[min(errors)]
-    ordered = tuple(rebuilt[c] for c in range(chains))
-    results = FitResults(ordered, diagnostics_seed=seeds[-1])
-    warn_if_disagreeing(results)
+    # Ctrl-C until the result is built is a request to stop, never a lost result.
+    with deferred_interrupt() as interrupted:
+        runs, errors = _execute(cloudpickle.dumps(spec), seeds[:chains], cores, client)
+        rebuilt = {c: _rebuild(spec, model, run) for c, run in runs.items()}
+        if errors:
+            raise ChainsFailed(rebuilt, errors, chains) from errors[min(errors)]
+        if len(rebuilt) < chains and not rebuilt:  # stopped before any chain started
+            raise KeyboardInterrupt
+        results = FitResults(tuple(rebuilt[c] for c in sorted(rebuilt)), seeds[-1])
+        if not interrupted():  # stopped fits disagree, and saying so would cost draws
+            warn_if_disagreeing(results)
     return results
 
 
@@ -174,16 +187,26 @@ def _execute(
     # dask sets its workers' own limits, and cores=1 leaves this process's alone.
     local = client is None and workers > 1
     blas_threads = max(1, (os.cpu_count() or 1) // workers) if local else None
-    with _executor(workers, client) as executor:
-        futures = {
-            executor.submit(run_chain, payload, chain, seed, blas_threads): chain
-            for chain, seed in enumerate(seeds)
-        }
-        return _gather(futures)
+    if local:
+        chain_control.check_main_guard()
+    context = _process_context() if local else None
+    flag = chain_control.new_flag(context)
+    previous = chain_control.set_flag(flag)  # read by chains run in this process
+    stop = functools.partial(setattr, flag, "value", 1)
+    try:
+        with deferred_interrupt(stop) as interrupted, _executor(workers, client, flag) as pool:
+            futures: dict[Future[Any], int] = {}
+            for chain, seed in enumerate(seeds):
+                if interrupted():  # cores=1: the chains after a Ctrl-C do not start
+                    break
+                futures[pool.submit(run_chain, payload, chain, seed, blas_threads)] = chain
+            return _gather(futures, interrupted)
+    finally:
+        chain_control.set_flag(previous)
 
 
 @contextlib.contextmanager
-def _executor(workers: int, client: Any) -> Iterator[Executor]:
+def _executor(workers: int, client: Any, flag: Any) -> Iterator[Executor]:
     """The dask client's executor, a process pool, or this process for one worker."""
     if client is not None:
         yield client.get_executor(pure=False)
@@ -191,7 +214,12 @@ def _executor(workers: int, client: Any) -> Iterator[Executor]:
     if workers == 1:
         yield _InProcess()
         return
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_process_context())
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=_process_context(),
+        initializer=chain_control.init_worker,
+        initargs=(flag,),
+    )
     try:
         yield pool
     finally:
@@ -221,16 +249,27 @@ class _InProcess(Executor):
 
 
 def _gather(
-    futures: Mapping[Future[Any], int],
+    futures: Mapping[Future[Any], int], interrupted: Callable[[], bool]
 ) -> tuple[dict[int, ChainRun], dict[int, BaseException]]:
+    """Wait for the chains; after Ctrl-C, cancel those not started and keep the others."""
     runs: dict[int, ChainRun] = {}
     errors: dict[int, BaseException] = {}
-    for future in as_completed(futures):
-        chain = futures[future]
-        try:
-            runs[chain] = future.result()
-        except Exception as error:  # the chain's own error, or its worker's end
-            errors[chain] = error
+    pending, cancelled = set(futures), False
+    while pending:
+        done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+        for future in done:
+            chain = futures[future]
+            try:
+                runs[chain] = future.result()
+            except (CancelledError, chain_control.ChainNotStarted) as error:
+                if not interrupted():
+                    errors[chain] = error
+            except Exception as error:  # the chain's own error, or its worker's end
+                errors[chain] = error
+        if interrupted() and not cancelled:
+            cancelled = True
+            for future in pending:
+                future.cancel()  # those not running yet
     return runs, errors
 
 
@@ -252,7 +291,10 @@ def run_chain(
     """
     from threadpoolctl import threadpool_limits
 
+    if chain_control.stop_requested():
+        raise chain_control.ChainNotStarted(chain)
     spec: _Spec = cloudpickle.loads(payload)
+    callbacks = [chain_control.StopWhenAsked(), *(spec.fit_kwargs.get("callbacks") or [])]
     jitter_seed, fit_seed = seed.spawn(2)
     fit_int_seed = int(fit_seed.generate_state(1)[0])
     inference = new_inference(spec.method, spec.model, fit_int_seed, spec.inf_kwargs)
@@ -265,7 +307,7 @@ def run_chain(
             model=None,
             checkpoint=None,
             resume=None,
-            **spec.fit_kwargs,
+            **{**spec.fit_kwargs, "callbacks": callbacks},
         )
     return _chain_run(chain, result)
 
@@ -280,42 +322,28 @@ def jitter_means(approx: Any, rng: np.random.Generator, width: float = JITTER) -
 
 
 def _chain_run(chain: int, result: FitResult) -> ChainRun:
-    approx = result.approx
-    params = tuple(
-        {name: p.get_value() for name, p in group.params_dict.items()} for group in approx.groups
-    )
+    assert result.state is not None
+    params = {e.key: np.array(e.param.get_value()) for e in param_entries(result.approx)}
     outcome = {f.name: getattr(result, f.name) for f in fields(result) if f.name not in _REBUILT}
-    return ChainRun(chain, params, np.asarray(approx.hist, dtype=float), outcome,
-                    result.optimizer.state_dict(), _detached(result.convergence))  # fmt: skip
-
-
-def _detached(rule: Convergence | None) -> Convergence | None:
-    if rule is None:
-        return None
-    detached = copy.copy(rule)
-    vars(detached).update({name: [] for name in _APPROX_BOUND})
-    return detached
+    rule = result.convergence.detached() if result.convergence is not None else None
+    return ChainRun(chain, result.state, params, outcome, rule)
 
 
 def _rebuild(spec: _Spec, model: Any, run: ChainRun) -> FitResult:
-    """The chain's `FitResult` on the parent's model: its parameters in a new approximation."""
+    """The chain's `FitResult` on the parent's model: its state in a new approximation."""
     inference = new_inference(spec.method, model, None, spec.inf_kwargs)
     approx = inference.approx
-    for group, values in zip(approx.groups, run.params, strict=True):
-        for name, value in values.items():
-            group.params_dict[name].set_value(value)
-    inference.hist = approx.hist = run.losses
-    optimizer = _optimizer(spec.fit_kwargs.get("optimizer"), run.optimizer_state, approx)
-    return FitResult(approx=approx, optimizer=optimizer, convergence=run.convergence,
-                     **run.outcome)  # fmt: skip
-
-
-def _optimizer(template: Adadelta | None, state: dict[str, Any], approx: Any) -> Adadelta:
-    """An optimizer like the chain's, holding its final state, over ``approx``'s params."""
+    template = spec.fit_kwargs.get("optimizer")
     optimizer = (
-        copy.deepcopy(template) if template is not None else Adadelta(**state["hyperparameters"])
+        copy.deepcopy(template)
+        if template is not None
+        else Adadelta.from_state_dict(run.state.optimizer or {})
     )
     params = approx.params
-    optimizer([pt.zeros_like(p) for p in params], params)  # builds the state's layout
-    optimizer.load_state_dict(state)
-    return optimizer
+    optimizer([pt.zeros_like(p) for p in params], params)  # the state's layout, not compiled
+    restore_state(run.state, approx, optimizer, source=f"chain {run.chain}")
+    for entry in param_entries(approx):  # what the chain's approximation ended with
+        entry.param.set_value(run.params[entry.key])
+    inference.hist = approx.hist = run.state.losses
+    return FitResult(approx=approx, optimizer=optimizer, convergence=run.convergence,
+                     **run.outcome)  # fmt: skip
