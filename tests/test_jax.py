@@ -18,8 +18,11 @@ def test_fit_on_jax_leaves_numpy_values_that_pymc_can_sample(method):
     values = [p.get_value(borrow=True) for p in result.approx.params]
     values += [b.get_value(borrow=True) for b in result.optimizer.state.buffers]
     assert all(type(v) is np.ndarray for v in values)  # pymc#8360
-    assert result.approx.sample(20, random_seed=1) is not None
-    assert to_arviz(result, draws=30, random_seed=1) is not None
+    draws = result.approx.sample(20, random_seed=1)
+    assert draws.posterior["beta"].shape[:2] == (1, 20)
+    assert np.isfinite(draws.posterior["beta"].values).all()
+    exported = to_arviz(result, draws=30, random_seed=1)
+    assert exported["posterior"]["beta"].sizes["draw"] == 30
 
 
 def test_fit_on_jax_converges_to_the_posterior():

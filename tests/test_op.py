@@ -89,8 +89,12 @@ def test_op_rejects_gradient_of_wrong_size(backend):
     accum, hyper = np.zeros((2, 1 + 2 + 4 + 1)), np.array([[0.9, 0.1, 1e-6, 1.0]] * 3)
     params = [np.zeros(()), np.zeros(2), np.zeros((2, 2))]
     grads = [np.zeros(()), np.zeros(3), np.zeros((2, 2))]
-    with pytest.raises(ValueError, match="gradient|match|differ"):
+    with pytest.raises(ValueError) as raised:
         f(accum, hyper, *params, *grads)
+    # each backend words it its own way, but the sizes 3 and 2 must both be named
+    # or the shapes reported as not matching
+    text = str(raised.value)
+    assert ("3" in text and "2" in text) or "shape" in text.lower(), text
 
 
 @pytest.mark.parametrize("backend", [*BACKENDS, "py"])

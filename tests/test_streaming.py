@@ -390,3 +390,49 @@ def test_a_fit_streams_data_larger_than_the_process_may_map(large_store):
     assert report["load"] == "MemoryError"  # the limit is real: the data do not fit
     assert report["VmPeak"] < LIMIT < nbytes
     assert abs(report["a"] - 0.5) < 0.05 and abs(report["b"] - 2.0) < 0.05, report
+
+
+def test_nan_rows_stop_the_fit_with_an_error_naming_source_batch_and_rows():
+    from pymc_adadelta.streaming.read_order import StreamedDataError
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=2000)
+    data = np.column_stack([x, 2.0 * x + rng.normal(size=2000)])
+    data[1234, 1] = np.nan
+    with pm.Model():
+        rows = pm.Data("rows", data[:100])
+        slope = pm.Normal("slope", 0.0, 10.0)
+        pm.Normal("y", slope * rows[:, 0], 1.0, observed=rows[:, 1], total_size=2000)
+        with StreamingBatches(data, "rows", batch_size=100, random_seed=0) as stream:
+            with pytest.raises(StreamedDataError, match=r"source has NaN.*rows 1234") as info:
+                fit(500, callbacks=[stream], convergence=None, progressbar=False, random_seed=1)
+    assert "batch" in str(info.value)
+
+
+def test_a_deleted_zarr_store_stops_the_fit(tmp_path):
+    import shutil
+
+    import zarr
+
+    from pymc_adadelta.streaming.read_order import StreamedDataError
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=4000)
+    path = tmp_path / "rows.zarr"
+    source = zarr.create_array(zarr.storage.LocalStore(path), shape=(4000, 2), chunks=(100, 2),
+                               dtype="float64")  # fmt: skip
+    source[:] = np.column_stack([x, 2.0 * x + rng.normal(size=4000)])
+    with pm.Model():
+        rows = pm.Data("rows", source[:100])
+        slope = pm.Normal("slope", 0.0, 10.0)
+        pm.Normal("y", slope * rows[:, 0], 1.0, observed=rows[:, 1], total_size=4000)
+
+        def delete(approx, losses, i):
+            if i == 20:
+                shutil.rmtree(path)
+
+        with StreamingBatches(source, "rows", batch_size=100, random_seed=0,
+                              chunks_per_read=1) as stream:  # fmt: skip
+            with pytest.raises(StreamedDataError, match="zarr store .* is gone"):
+                fit(500, callbacks=[stream, delete], convergence=None, progressbar=False,
+                    random_seed=1)  # fmt: skip

@@ -3,7 +3,7 @@ import pymc as pm
 import pytest
 import xarray as xr
 
-from pymc_adadelta import AccumulatorTracker, Adadelta, Callback
+from pymc_adadelta import AccumulatorTracker, Adadelta
 from pymc_adadelta.callbacks import tracking
 
 from .conftest import regression_model
@@ -67,7 +67,10 @@ def test_svgd_particles_are_tracked_per_variable():
 
 
 def test_tracker_is_a_callback_and_rejects_bad_arguments():
-    assert isinstance(AccumulatorTracker(Adadelta()), Callback)
+    tracker = AccumulatorTracker(Adadelta())
+    assert callable(tracker) and len(tracker) == 0
+    with pytest.raises(ValueError, match="recorded nothing"):
+        _ = tracker.history
     with pytest.raises(TypeError, match="optimizer must be a pymc_adadelta.Adadelta"):
         AccumulatorTracker(pm.adadelta())
     with pytest.raises(ValueError, match="every must be a positive integer, got 0"):

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from pymc.variational.inference import Inference
 
 from pymc_adadelta._validation import check_callbacks, check_positive_int
+from pymc_adadelta.callbacks.base import Callback
 from pymc_adadelta.callbacks.checkpoint import check_checkpoint_path
 from pymc_adadelta.inference.options import check_optimizer, split_pm_fit_kwargs
 from pymc_adadelta.inference.several_fits import check_parallel_arguments, fit_chains
@@ -35,7 +36,7 @@ def fit(
     model: Any = None,
     method: str | Inference = "advi",
     optimizer: Adadelta | None = None,
-    callbacks: Sequence[Any] | None = None,
+    callbacks: Sequence[Callback] | None = None,
     convergence: Any = "auto",
     average: bool = True,
     warm_start: bool = True,

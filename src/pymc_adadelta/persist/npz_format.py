@@ -204,7 +204,8 @@ def _history(where: str, arrays: Mapping[str, np.ndarray], meta: Mapping[str, An
 
 def _history_v1(where: str, arrays: Mapping[str, np.ndarray], saved: Mapping) -> xr.Dataset:
     """The history of a format-1 file: one array per variable and coordinate."""
-    data, coords = {}, {}
+    data: dict[str, Any] = {}
+    coords: dict[str, Any] = {}
     for name, dims in dict(saved.get("dims", {})).items():
         key = f"history/coords/{name}"
         target = coords if key in arrays else data

@@ -19,6 +19,7 @@ buffer of at most 64 tracked coordinates and block sums for the average
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -123,10 +124,10 @@ class Convergence:
         if check_every < 10 * thin:
             raise ValueError(f"check_every ({check_every}) must be at least 10 * thin ({thin})")
         check_threshold("rhat_threshold", rhat_threshold, above=1.0)
-        for name, value in (("mcse_threshold", mcse_threshold), ("tol_rel_obj", tol_rel_obj),
-                            ("cusum_allowance", cusum_allowance),
-                            ("cusum_threshold", cusum_threshold)):  # fmt: skip
-            check_threshold(name, value, above=0.0)
+        thresholds = {"mcse_threshold": mcse_threshold, "tol_rel_obj": tol_rel_obj,
+                      "cusum_allowance": cusum_allowance, "cusum_threshold": cusum_threshold}  # fmt: skip
+        for threshold_name, threshold in thresholds.items():
+            check_threshold(threshold_name, threshold, above=0.0)
         self.rule = rule
         self.settings = RuleSettings(
             int(check_every), int(min_steps), int(thin), int(min_window), int(max_coords),
@@ -138,7 +139,9 @@ class Convergence:
         self.converged_at: int | None = None
         self.average: dict[str, np.ndarray] = {}
         self.checks: list[dict[str, float]] = []
-        self._rule = RULES[rule](self.settings, self.checks)
+        self._rule: Callable[[Any, np.ndarray | None, int], bool] = RULES[rule](
+            self.settings, self.checks
+        )
 
     def __getattr__(self, name: str) -> Any:
         # The settings read as attributes (rule.check_every, rule.thin, ...).
