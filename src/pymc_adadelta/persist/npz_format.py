@@ -61,7 +61,7 @@ def write_state(path: Path, state: FitState) -> None:
         "params": [
             {"name": k, "shape": list(v.shape), "dtype": str(v.dtype)}
             for k, v in state.params.items()
-        ],  # fmt: skip
+        ],
         "optimizer": _jsonable(optimizer),
         "rngs": _jsonable(state.rngs),
     }

@@ -34,7 +34,7 @@ from pymc_adadelta.callbacks.convergence.stan import StanRule
 __all__ = ["RULES", "Convergence"]
 
 #: The rule classes by name.
-RULES = {"rhat": RhatRule, "mcse": McseRule, "stan": StanRule, "cusum": CusumRule}
+RULES: dict[str, Any] = {"rhat": RhatRule, "mcse": McseRule, "stan": StanRule, "cusum": CusumRule}
 
 
 class Convergence:
@@ -124,8 +124,12 @@ class Convergence:
         if check_every < 10 * thin:
             raise ValueError(f"check_every ({check_every}) must be at least 10 * thin ({thin})")
         check_threshold("rhat_threshold", rhat_threshold, above=1.0)
-        thresholds = {"mcse_threshold": mcse_threshold, "tol_rel_obj": tol_rel_obj,
-                      "cusum_allowance": cusum_allowance, "cusum_threshold": cusum_threshold}  # fmt: skip
+        thresholds = {
+            "mcse_threshold": mcse_threshold,
+            "tol_rel_obj": tol_rel_obj,
+            "cusum_allowance": cusum_allowance,
+            "cusum_threshold": cusum_threshold,
+        }
         for threshold_name, threshold in thresholds.items():
             check_threshold(threshold_name, threshold, above=0.0)
         self.rule = rule
