@@ -7,6 +7,7 @@ import xarray as xr
 
 from pymc_adadelta import Convergence, adadelta, fit, plot_history, to_arviz
 from pymc_adadelta._compat import ARVIZ_MAJOR, arviz_group, load_arviz
+from pymc_adadelta.output.diagnostics import KHAT_DRAWS
 
 from .conftest import arviz_posterior_plot
 from .test_convergence import normal_mean_model
@@ -87,7 +88,7 @@ def test_optimization_history_and_attrs(result):
     assert attrs["warm_start"] == "ok"
     assert json.loads(attrs["optimizer_hyperparameters"])["rho"] == 0.95
     assert attrs["method"] in ("advi", "fullrank_advi") and "pymc_version" in attrs
-    assert np.isfinite(attrs["psis_khat"]) and attrs["psis_khat_draws"] == 100
+    assert np.isfinite(attrs["psis_khat"]) and attrs["psis_khat_draws"] == KHAT_DRAWS
 
 
 def test_seed_makes_draws_reproducible(result):
@@ -172,3 +173,33 @@ def test_log_weights_can_be_skipped(result):
     assert arviz_group(data, "sample_stats") is None and np.isnan(data.attrs["psis_khat"])
     with_weights = to_arviz(result, draws=50, random_seed=1)
     xr.testing.assert_equal(group(data, "posterior"), group(with_weights, "posterior"))
+
+
+def test_export_says_which_covariance(result):
+    data = to_arviz(result, draws=2000, random_seed=1, khat_draws=2000)
+    assert data.attrs["covariance"] == "linear_response" and "covariance_reason" not in data.attrs
+    lr_sd = np.sqrt(np.diag(result.warm_start.covariance.to_numpy()))
+    drawn = group(data, "posterior")["beta"].std(("chain", "draw")).to_numpy()
+    np.testing.assert_allclose(drawn, lr_sd[:2], rtol=0.1)
+    raw = to_arviz(result, draws=50, random_seed=1, covariance="approximation")
+    assert raw.attrs["covariance"] == "approximation"
+    assert raw.attrs["covariance_reason"] == "requested"
+    xr.testing.assert_equal(group(raw, "vi_parameters"), group(data, "vi_parameters"))
+
+
+def test_plain_approximation_exports_itself():
+    with data_model():
+        approx = pm.fit(50, obj_optimizer=adadelta(), progressbar=False, random_seed=1)
+    data = to_arviz(approx, draws=20)
+    assert data.attrs["covariance"] == "approximation"
+    assert data.attrs["covariance_reason"] == "not a FitResult"
+    with pytest.raises(ValueError, match="there is none"):
+        to_arviz(approx, draws=20, covariance="linear_response")
+
+
+def test_exported_khat_is_psis_khat(result):
+    from pymc_adadelta import psis_khat
+
+    data = to_arviz(result, draws=100, random_seed=4)
+    assert data.attrs["psis_khat_draws"] == KHAT_DRAWS
+    assert data.attrs["psis_khat"] == pytest.approx(psis_khat(result, random_seed=4), abs=1e-9)

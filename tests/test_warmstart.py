@@ -64,3 +64,73 @@ def test_particles_are_not_gaussian():
     with model:
         approx = pm.SVGD(n_particles=3, random_seed=1).approx
     assert warm_start(approx).reason == "not gaussian"
+
+
+def ar1_scan_model():
+    """An AR(1) likelihood written with pytensor.scan (as garch11/arma11 are)."""
+    import pytensor
+
+    rng = np.random.default_rng(0)
+    y = np.zeros(60)
+    for t in range(1, 60):
+        y[t] = 0.6 * y[t - 1] + rng.normal()
+    with pm.Model() as model:
+        phi = pm.Uniform("phi", -1.0, 1.0)
+        sigma = pm.HalfNormal("sigma", 2.0)
+
+        def step(prev, phi):
+            return phi * prev
+
+        means, _ = pytensor.scan(step, sequences=[pt.as_tensor(y[:-1])], non_sequences=[phi])
+        pm.Normal("y", means, sigma, observed=y[1:])
+    return model
+
+
+def test_a_scan_model_is_warm_started_draw_by_draw():
+    with ar1_scan_model():
+        approx = pm.ADVI(random_seed=1).approx
+    started = warm_start(approx, random_seed=1)
+    assert started.applied and started.reason == "ok" and started.mode == "loop"
+    assert started.covariance_reason == "ok" and started.covariance.shape == (2, 2)
+    assert 0.3 < np.tanh(gaussian_moments(approx.groups[0]).mean[0] / 2) < 0.9
+
+
+def test_a_scan_model_fits():
+    from pymc_adadelta import fit
+
+    result = fit(300, model=ar1_scan_model(), convergence=None, progressbar=False,
+                 random_seed=1)  # fmt: skip
+    assert result.warm_start.applied and result.n_steps == 300
+
+
+def test_a_vectorization_failure_falls_back_to_the_loop(monkeypatch):
+    from pymc_adadelta.approx import fixed_draw
+
+    def broken(*args):
+        raise NotImplementedError("grad is not implemented for Composite")
+
+    monkeypatch.setattr(fixed_draw, "_vectorized", broken)
+    model, post_mean, post_sd = normal_means()
+    with model:
+        approx = pm.ADVI(random_seed=1).approx
+    started = warm_start(approx, random_seed=2)
+    assert started.applied and started.mode == "loop"
+    np.testing.assert_allclose(gaussian_moments(approx.groups[0]).mean, post_mean, atol=1e-4)
+    np.testing.assert_allclose(np.sqrt(np.diag(started.covariance)), post_sd, rtol=1e-3)
+
+
+def test_a_failure_is_reported_and_the_fit_goes_on(monkeypatch):
+    from pymc_adadelta import fit
+    from pymc_adadelta.approx import warmstart
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("compilation failed")
+
+    monkeypatch.setattr(warmstart, "FixedDrawObjective", broken)
+    model, _, _ = normal_means()
+    with model:
+        approx = pm.ADVI(random_seed=1).approx
+    started = warm_start(approx)
+    assert not started.applied and started.reason == "error: RuntimeError: compilation failed"
+    result = fit(200, model=model, convergence=None, progressbar=False, random_seed=1)
+    assert not result.warm_start.applied and result.n_steps == 200

@@ -11,8 +11,10 @@ Two ways to compute it, tried in this order:
 - ``"loop"``: the model's log density and gradient at one point, compiled once and
   evaluated draw by draw; Hessian-vector products by central differences of the
   gradient. This is the fall-back for graphs that cannot be vectorized or differentiated
-  once vectorized, e.g. recursions written with ``pytensor.scan`` (vectorizing them fails
-  with ``grad is not implemented for Composite``).
+  once vectorized, e.g. recursions written with ``pytensor.scan`` (vectorizing them can
+  fail with ``grad is not implemented for Composite``), and the first choice for graphs
+  with a ``Scan``: vectorized, a scan runs draw by draw in Python anyway, and measured
+  on arma11 it took 0.34 s per evaluation and 17 s to compile.
 """
 
 from __future__ import annotations
@@ -47,16 +49,22 @@ class FixedDrawObjective:
         Why the vectorized form was not used (empty when it was).
     """
 
-    def __init__(self, approx: Any, z: np.ndarray) -> None:
+    def __init__(self, approx: Any, z: np.ndarray, *, mode: str = "auto") -> None:
         self.z = np.asarray(z, dtype=np.float64)
         self.dim = self.z.shape[1]
         self._approx = approx
         self._hessp_fn: Any = None
         self.fallback_reason = ""
+        if mode == "auto" and _has_scan(approx):
+            mode, self.fallback_reason = "loop", "the log density has a Scan"
+        if mode == "loop":
+            self._value_grad = _looped(approx, self.z)
+            self.mode = "loop"
+            return
         try:
             self._value_grad = _vectorized(approx, self.z)
             self.mode = "vectorized"
-        except Exception as exc:  # noqa: BLE001 - any failure means: use the loop
+        except Exception as exc:
             self.fallback_reason = f"{type(exc).__name__}: {exc}"[:300]
             self._value_grad = _looped(approx, self.z)
             self.mode = "loop"
@@ -75,7 +83,7 @@ class FixedDrawObjective:
             if self._hessp_fn is None:
                 try:
                     self._hessp_fn = _vectorized_hessp(self._approx, self.z)
-                except Exception:  # noqa: BLE001 - symbolic second derivative unavailable
+                except Exception:
                     self._hessp_fn = False
             if self._hessp_fn is not False:
                 return np.asarray(self._hessp_fn(eta, v), dtype=np.float64)
@@ -92,6 +100,14 @@ class FixedDrawObjective:
         eye = np.eye(eta.size)
         columns = np.stack([self.hessp(eta, e) for e in eye], axis=1)
         return 0.5 * (columns + columns.T)
+
+
+def _has_scan(approx: Any) -> bool:
+    from pytensor.graph.traversal import ancestors
+    from pytensor.scan.op import Scan
+
+    logp = approx.model.logp()
+    return any(v.owner is not None and isinstance(v.owner.op, Scan) for v in ancestors([logp]))
 
 
 def _point_values(approx: Any, x: Any, batch: tuple[int, ...]) -> dict[str, Any]:

@@ -77,7 +77,7 @@ def linear_response(objective: Any, eta: np.ndarray) -> LinearResponse:
         if n <= CG_MAX_DIM:
             return _conjugate_gradients(objective, eta)
         return LinearResponse(None, "", f"dim {n} > {CG_MAX_DIM}")
-    except Exception as exc:  # noqa: BLE001 - the fit goes on without it
+    except Exception as exc:
         return LinearResponse(None, "", f"{type(exc).__name__}: {exc}"[:300])
 
 
@@ -123,7 +123,8 @@ def _checked(covariance: np.ndarray, method: str) -> LinearResponse:
 
 def covariance_dataarray(approx: Any, covariance: np.ndarray) -> xr.DataArray:
     """The covariance labelled by latent coordinate (``beta[0]``, ...): dims ``latent``,
-    ``latent_bis``."""
+    ``latent_bis``.
+    """
     labels = latent_labels(approx)
     return xr.DataArray(covariance, dims=("latent", "latent_bis"),
                         coords={"latent": labels, "latent_bis": labels},

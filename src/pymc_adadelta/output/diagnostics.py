@@ -11,30 +11,56 @@ did it work?: evaluating variational inference"):
 - k-hat ≥ 0.7: the approximation misses important parts of the posterior (typically
   too narrow, or missing correlations); do not trust its means or intervals.
 
-The estimate itself is noisy with few draws, so the default uses several thousand.
+The estimate itself is noisy with few draws (and biased low: with 1,000 draws the tail
+fit sees too few extreme ratios), so the default uses several thousand, and `to_arviz`
+computes its k-hat from the same number of draws from the same distribution: with the
+same seed, ``psis_khat(result, random_seed=s)`` and ``to_arviz(result,
+random_seed=s).attrs["psis_khat"]`` are the same number.
+
+For a `FitResult` whose warm start computed a linear-response covariance, the draws come
+from the corrected Gaussian (the fit's mean, that covariance; see
+`pymc_adadelta.approx.corrected`), as `to_arviz` exports them. Where k-hat > 0.7 an
+`ApproximationWarning` says so, with what to try instead.
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 
 from pymc_adadelta._compat import psis_khat_of_log_ratios
 from pymc_adadelta._validation import check_draws
-from pymc_adadelta.approx.draws import approximation_draws, evaluate_model
+from pymc_adadelta.approx.corrected import ChosenCovariance, choose_covariance, export_draws
+from pymc_adadelta.approx.draws import evaluate_model
 from pymc_adadelta.output.inputs import split_input
 
-__all__ = ["KHAT_DRAWS", "MIN_KHAT_DRAWS", "khat_of_log_ratios", "psis_khat"]
+__all__ = ["KHAT_BAD", "KHAT_DRAWS", "MIN_KHAT_DRAWS", "ApproximationWarning",
+           "khat_of_log_ratios", "log_density_in_chunks", "psis_khat", "warn_if_bad"]  # fmt: skip
 
 #: Default draws for `psis_khat`: enough for a k-hat that moves by about ±0.05 between seeds.
 KHAT_DRAWS = 8000
 #: Fewest draws with a Pareto tail of at least 5 draws (ArviZ's minimum for the fit).
 MIN_KHAT_DRAWS = 25
+#: k-hat above which the approximation is flagged.
+KHAT_BAD = 0.7
+#: Draws per call when only log p is wanted.
+_CHUNK = 1000
+
+
+class ApproximationWarning(UserWarning):
+    """The approximation is far from the posterior (PSIS k-hat above `KHAT_BAD`)."""
 
 
 def psis_khat(
-    approx: Any, draws: int = KHAT_DRAWS, *, random_seed: Any = None, model: Any = None
+    approx: Any,
+    draws: int = KHAT_DRAWS,
+    *,
+    random_seed: Any = None,
+    model: Any = None,
+    covariance: str = "auto",
+    warn: bool = True,
 ) -> float:
     """Pareto k-hat of the importance ratios p/q of an approximation, with ArviZ's PSIS.
 
@@ -48,6 +74,11 @@ def psis_khat(
         Seed of the draws.
     model : pm.Model, optional
         When given, the approximation must belong to it.
+    covariance : {"auto", "linear_response", "approximation"}, default "auto"
+        Draw from the linear-response-corrected Gaussian when a `FitResult` carries that
+        covariance ("auto"), or from the approximation itself.
+    warn : bool, default True
+        Warn (`ApproximationWarning`) when k-hat > 0.7.
 
     Returns
     -------
@@ -65,7 +96,7 @@ def psis_khat(
     >>> psis_khat(approx, random_seed=2) < 0.5
     True
     """
-    approx, _ = split_input(approx, model)
+    approx, result = split_input(approx, model)
     check_draws(draws)
     if draws < MIN_KHAT_DRAWS:
         raise ValueError(f"draws must be at least {MIN_KHAT_DRAWS} for a Pareto fit, got {draws}")
@@ -74,15 +105,53 @@ def psis_khat(
             "approx has an Empirical (particle) group, whose density q is unknown; "
             "psis_khat needs a mean-field or full-rank approximation"
         )
-    q = approximation_draws(approx, draws, np.random.default_rng(random_seed))
-    lp = evaluate_model(approx.model, q.values).lp
-    log_ratios = lp - q.logq
+    chosen = choose_covariance(approx, result, covariance)
+    q = export_draws(approx, chosen, draws, np.random.default_rng(random_seed))
+    log_ratios = log_density_in_chunks(approx.model, q.values) - q.logq
     if not np.isfinite(log_ratios).all():
         raise ValueError(
             f"log p - log q is not finite at {int((~np.isfinite(log_ratios)).sum())} of "
             f"{draws} draws; the approximation puts mass where the model has none"
         )
-    return psis_khat_of_log_ratios(log_ratios)
+    khat = psis_khat_of_log_ratios(log_ratios)
+    if warn:
+        warn_if_bad(khat, draws, chosen, stacklevel=3)
+    return khat
+
+
+def log_density_in_chunks(model: Any, values: dict[str, np.ndarray]) -> np.ndarray:
+    """``log p`` at every draw of ``values``, a thousand draws per call (bounded memory)."""
+    total = len(next(iter(values.values()))) if values else 0
+    parts = [
+        evaluate_model(model, {k: v[i : i + _CHUNK] for k, v in values.items()}).lp
+        for i in range(0, total, _CHUNK)
+    ]
+    return np.concatenate(parts) if parts else np.empty(0)
+
+
+def warn_if_bad(khat: float, draws: int, chosen: ChosenCovariance, *, stacklevel: int = 2) -> str:
+    """Warn when k-hat > 0.7 or is not finite; return the message ("" when fine)."""
+    if np.isfinite(khat) and khat <= KHAT_BAD:
+        return ""
+    source = (
+        "the Gaussian with the fit's mean and the linear-response covariance"
+        if chosen.label == "linear_response"
+        else f"the approximation itself (no linear-response covariance: {chosen.reason})"
+    )
+    what = (
+        f"PSIS k-hat is {khat:.2f} > {KHAT_BAD} ({draws} draws from {source})"
+        if np.isfinite(khat)
+        else f"PSIS k-hat could not be computed ({draws} draws from {source}): log p - log q "
+        "is not finite at some draws"
+    )
+    message = (
+        f"{what}: the posterior is not close to this Gaussian (heavy tails, a funnel, "
+        "skew, bounds or several modes), so its means, sds and intervals may be off. "
+        "Try NUTS (pm.sample) or nutpie; for strong correlations without linear response, "
+        "fit(method='fullrank_advi'); or reparameterize (non-centred hierarchies)."
+    )
+    warnings.warn(message, ApproximationWarning, stacklevel=stacklevel + 1)
+    return message
 
 
 def khat_of_log_ratios(log_ratios: np.ndarray) -> float:

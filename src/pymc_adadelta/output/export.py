@@ -5,11 +5,16 @@ ArviZ 1.x) with these groups:
 
 - ``posterior``: draws of the free variables and deterministics, with the model's dims
   and coords, as one chain (``chain`` has length 1, ``draw`` has ``draws`` entries) so
-  that ArviZ's functions apply unchanged;
+  that ArviZ's functions apply unchanged. By default (``covariance="auto"``) a
+  `FitResult` whose warm start computed a linear-response covariance is exported as the
+  Gaussian with the fit's mean and that covariance (`pymc_adadelta.approx.corrected`);
+  ``attrs["covariance"]`` says ``"linear_response"`` or ``"approximation"`` (and
+  ``attrs["covariance_reason"]`` why, for the latter);
 - ``sample_stats``: ``lp`` (log p on the unconstrained scale), ``logq`` and
   ``log_weight = lp - logq`` per draw;
 - ``observed_data`` and ``constant_data`` as PyMC writes them;
-- ``vi_parameters``: the mean and sd of every model variable on the unconstrained scale
+- ``vi_parameters``: the raw approximation's parameters, whatever was exported: the mean
+  and sd of every model variable on the unconstrained scale
   (dims ``vi_stat`` and the variable's own), plus ``cov`` (dims ``latent``,
   ``latent_bis``) when a group is full rank;
 - ``optimization`` (when there is a history): ``loss`` per step (dim ``iteration``) and
@@ -24,7 +29,11 @@ dim ``chain`` (``n_steps``, ``stop_reason``, ``psis_khat``, ...), and the root
 ``psis_khat`` is the largest of the chains'.
 
 Root attributes name the approximation, optimizer and hyperparameters, steps, whether
-and where it converged, the PSIS k-hat of the exported draws and the library versions.
+and where it converged, the covariance used, the PSIS k-hat and the library versions.
+The k-hat uses ``max(draws, khat_draws)`` draws of the exported distribution (the
+exported draws first; ``attrs["psis_khat_draws"]``), the same estimate as
+``psis_khat(result, khat_draws, random_seed=...)`` with the same seed; above 0.7 an
+`ApproximationWarning` says what is off and what to try.
 """
 
 from __future__ import annotations
@@ -44,9 +53,15 @@ from scipy.linalg import block_diag
 
 from pymc_adadelta._compat import make_arviz
 from pymc_adadelta._validation import check_draws
-from pymc_adadelta.approx.draws import approximation_draws, evaluate_model, group_moments
+from pymc_adadelta.approx.corrected import ChosenCovariance, choose_covariance, export_draws
+from pymc_adadelta.approx.draws import evaluate_model, group_moments
 from pymc_adadelta.approx.layout import coords_for, dims_for, latent_labels, ordering
-from pymc_adadelta.output.diagnostics import khat_of_log_ratios
+from pymc_adadelta.output.diagnostics import (
+    KHAT_DRAWS,
+    khat_of_log_ratios,
+    log_density_in_chunks,
+    warn_if_bad,
+)
 from pymc_adadelta.output.inputs import fits_of, split_input
 
 __all__ = ["GROUP_SHORT_NAMES", "export_attrs", "optimization_history", "to_arviz",
@@ -64,6 +79,8 @@ def to_arviz(
     random_seed: Any = None,
     model: Any = None,
     log_weights: bool = True,
+    covariance: str = "auto",
+    khat_draws: int = KHAT_DRAWS,
 ) -> Any:
     """Export a fitted approximation as ArviZ data: draws, history, parameters, k-hat.
 
@@ -82,6 +99,12 @@ def to_arviz(
         Compute ``sample_stats`` (``lp``, ``logq``, ``log_weight``) and the PSIS k-hat.
         This evaluates the model's log density at every draw, which dominates the cost
         of the export for models with much data; False skips it.
+    covariance : {"auto", "linear_response", "approximation"}, default "auto"
+        "auto": the linear-response covariance of a `FitResult`'s warm start when there
+        is one (with the fit's mean), the approximation otherwise; "linear_response"
+        raises when there is none; "approximation" exports the approximation as it is.
+    khat_draws : int, default `KHAT_DRAWS`
+        Draws for the k-hat (at least ``draws``; log p only for those beyond ``draws``).
 
     Returns
     -------
@@ -100,7 +123,8 @@ def to_arviz(
     ('chain', 'draw', 'coef')
     """
     return to_arviz_chains(fits_of(approx_or_result), draws, random_seed=random_seed,
-                           model=model, log_weights=log_weights)  # fmt: skip
+                           model=model, log_weights=log_weights, covariance=covariance,
+                           khat_draws=khat_draws)  # fmt: skip
 
 
 def to_arviz_chains(
@@ -110,6 +134,8 @@ def to_arviz_chains(
     random_seed: Any = None,
     model: Any = None,
     log_weights: bool = True,
+    covariance: str = "auto",
+    khat_draws: int = KHAT_DRAWS,
 ) -> Any:
     """`to_arviz` of several approximations or results of one model, one chain each."""
     pairs = [split_input(r, model) for r in fits]
@@ -117,7 +143,15 @@ def to_arviz_chains(
     rng = np.random.default_rng(random_seed)
     rngs = [rng] if len(pairs) == 1 else rng.spawn(len(pairs))
     chains = [
-        _export_chain(approx, result, draws, chain_rng, log_weights)
+        _export_chain(
+            approx,
+            result,
+            draws,
+            chain_rng,
+            log_weights,
+            choose_covariance(approx, result, covariance),
+            khat_draws,
+        )  # fmt: skip
         for (approx, result), chain_rng in zip(pairs, rngs, strict=True)
     ]
     stacked = _stack(chains)
@@ -145,20 +179,36 @@ class _ChainExport(NamedTuple):
 
 
 def _export_chain(
-    approx: Any, result: Any, draws: int, rng: np.random.Generator, log_weights: bool
+    approx: Any,
+    result: Any,
+    draws: int,
+    rng: np.random.Generator,
+    log_weights: bool,
+    chosen: ChosenCovariance,
+    khat_draws: int,
 ) -> _ChainExport:
-    q = approximation_draws(approx, draws, rng)
-    p = evaluate_model(approx.model, q.values, with_lp=log_weights)
+    total = max(draws, khat_draws) if log_weights else draws
+    q = export_draws(approx, chosen, total, rng)
+    head = {k: v[:draws] for k, v in q.values.items()}
+    p = evaluate_model(approx.model, head, with_lp=log_weights)
     stats, khat = {}, float("nan")
     if log_weights:
-        log_weight = p.lp - q.logq
-        stats = {"lp": p.lp, "logq": q.logq, "log_weight": log_weight}
+        rest = {k: v[draws:] for k, v in q.values.items()}
+        lp = np.concatenate([p.lp, log_density_in_chunks(approx.model, rest)])
+        log_weight = lp - q.logq
+        stats = {"lp": p.lp, "logq": q.logq[:draws], "log_weight": log_weight[:draws]}
         khat = khat_of_log_ratios(log_weight)
     datasets = {"vi_parameters": vi_parameters(approx)}
     history = optimization_history(approx, result)
     if history is not None:
         datasets["optimization"] = history
-    return _ChainExport(p.posterior, stats, datasets, export_attrs(approx, result, khat, draws))
+    attrs = export_attrs(approx, result, khat, total if log_weights else 0)
+    attrs["covariance"] = chosen.label
+    if chosen.label != "linear_response":
+        attrs["covariance_reason"] = chosen.reason
+    if log_weights and np.isfinite(q.logq).all():  # particles have no q: nothing to flag
+        attrs["psis_khat_flag"] = warn_if_bad(khat, total, chosen, stacklevel=4) or "ok"
+    return _ChainExport(p.posterior, stats, datasets, attrs)
 
 
 def _stack(chains: list[_ChainExport]) -> _ChainExport:
