@@ -122,8 +122,11 @@ def _ok(row: dict) -> str:
 
 
 def table(rows: list[dict], anchor: dict) -> str:
-    head = ("| posterior | method | wall s | steps | stop | warm start s (LR s) | covariance "
-            "| max \\|mean err\\| | sd ratio | k-hat | ok | NUTS wall s / err | nutpie wall s / err |")  # fmt: skip
+    head = (
+        "| posterior | method | wall s | steps | stop | warm start s (LR s) | covariance "
+        "| max \\|mean err\\| | sd ratio | k-hat | ok | NUTS wall s / err "
+        "| nutpie wall s / err |"
+    )
     lines = [head, "|" + "---|" * 13]
     for r in rows:
         short = r["posterior"].split("-")[-1]
@@ -137,7 +140,7 @@ def table(rows: list[dict], anchor: dict) -> str:
         lines.append(
             f"| {short} | {r['method']} | {r['wall']:.1f} | {r.get('steps', '-')} | "
             f"{r.get('stop', '-')} | {warm} | {r.get('covariance', '-')} | {r['err']:.3f} | "
-            f"{r['lo']:.2f}–{r['hi']:.2f} | {r.get('khat', float('nan')):.2f}{flag} | {_ok(r)} | "
+            f"{r['lo']:.2f}-{r['hi']:.2f} | {r.get('khat', float('nan')):.2f}{flag} | {_ok(r)} | "
             f"{nuts.get('wall', float('nan')):.1f} / {nuts.get('err', float('nan')):.3f} | "
             f"{pie.get('wall', float('nan')):.1f} / {pie.get('err', float('nan')):.3f} |"
         )
@@ -177,10 +180,13 @@ def main() -> None:
     print(table(rows, anchors()))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
-    versions = subprocess.run([sys.executable, "-c", "import sys,pymc,pytensor,arviz;"
-                               "print(sys.version.split()[0],pymc.__version__,"
-                               "pytensor.__version__,arviz.__version__)"],
-                              capture_output=True, text=True, check=False).stdout.strip()  # fmt: skip
+    code = (
+        "import sys,pymc,pytensor,arviz;print(sys.version.split()[0],pymc.__version__,"
+        "pytensor.__version__,arviz.__version__)"
+    )
+    versions = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    ).stdout.strip()
     print(f"\n{time.strftime('%Y-%m-%d')}; Python, PyMC, PyTensor, ArviZ: {versions}")
 
 

@@ -43,8 +43,9 @@ class ChosenCovariance(NamedTuple):
 
 
 def choose_covariance(approx: Any, result: Any, covariance: str = "auto") -> ChosenCovariance:
-    """The covariance to draw with: linear response when ``result`` has one, else the
-    approximation's. ``covariance="linear_response"`` raises when there is none.
+    """The covariance to draw with: linear response when ``result`` has one.
+
+    Else the approximation's; ``covariance="linear_response"`` raises when there is none.
     """
     if covariance not in COVARIANCES:
         raise ValueError(f"covariance must be one of {COVARIANCES}, got {covariance!r}")

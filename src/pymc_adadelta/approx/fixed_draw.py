@@ -141,7 +141,7 @@ def _vectorized_loss(approx: Any, z: np.ndarray, eta: Any) -> Any:
 def _vectorized(approx: Any, z: np.ndarray) -> Any:
     eta = pt.vector("eta", dtype="float64")
     loss = _vectorized_loss(approx, z, eta)
-    grad = pt.grad(loss, eta)
+    grad: Any = pt.grad(loss, eta)
     function = pytensor.function([eta], [loss, grad])
     start = np.zeros(2 * z.shape[1])
     function(start)  # some failures only show when it runs
@@ -153,7 +153,7 @@ def _vectorized_hessp(approx: Any, z: np.ndarray) -> Any:
     v = pt.vector("v", dtype="float64")
     loss = _vectorized_loss(approx, z, eta)
     grad = pt.grad(loss, eta)
-    hv = pt.grad((grad * v).sum(), eta)
+    hv: Any = pt.grad((grad * v).sum(), eta)
     function = pytensor.function([eta, v], hv)
     function(np.zeros(2 * z.shape[1]), np.zeros(2 * z.shape[1]))
     return function
@@ -166,7 +166,8 @@ def _looped(approx: Any, z: np.ndarray) -> Any:
     values = _point_values(approx, x, ())
     replace = {v: values[v.name].astype(v.dtype) for v in model.value_vars}
     point_logp = pytensor.graph.replace.graph_replace(logp, replace, strict=False)
-    point = pytensor.function([x], [point_logp, pt.grad(point_logp, x)])
+    point_grad: Any = pt.grad(point_logp, x)
+    point = pytensor.function([x], [point_logp, point_grad])
 
     def value_and_grad(eta: np.ndarray) -> tuple[float, np.ndarray]:
         mu, sd = eta[:n], np.exp(eta[n:])

@@ -122,9 +122,7 @@ def _checked(covariance: np.ndarray, method: str) -> LinearResponse:
 
 
 def covariance_dataarray(approx: Any, covariance: np.ndarray) -> xr.DataArray:
-    """The covariance labelled by latent coordinate (``beta[0]``, ...): dims ``latent``,
-    ``latent_bis``.
-    """
+    """The covariance labelled by latent coordinate: dims ``latent``, ``latent_bis``."""
     labels = latent_labels(approx)
     return xr.DataArray(covariance, dims=("latent", "latent_bis"),
                         coords={"latent": labels, "latent_bis": labels},

@@ -151,7 +151,7 @@ def to_arviz_chains(
             log_weights,
             choose_covariance(approx, result, covariance),
             khat_draws,
-        )  # fmt: skip
+        )
         for (approx, result), chain_rng in zip(pairs, rngs, strict=True)
     ]
     stacked = _stack(chains)
