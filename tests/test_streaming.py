@@ -403,7 +403,7 @@ def test_nan_rows_stop_the_fit_with_an_error_naming_source_batch_and_rows():
         rows = pm.Data("rows", data[:100])
         slope = pm.Normal("slope", 0.0, 10.0)
         pm.Normal("y", slope * rows[:, 0], 1.0, observed=rows[:, 1], total_size=2000)
-        with StreamingBatches(data, "rows", batch_size=100, random_seed=0) as stream:
+        with StreamingBatches(data, "rows", batch_size=100, random_seed=0) as stream:  # noqa: SIM117
             with pytest.raises(StreamedDataError, match=r"source has NaN.*rows 1234") as info:
                 fit(500, callbacks=[stream], convergence=None, progressbar=False, random_seed=1)
     assert "batch" in str(info.value)
@@ -431,7 +431,7 @@ def test_a_deleted_zarr_store_stops_the_fit(tmp_path):
             if i == 20:
                 shutil.rmtree(path)
 
-        with StreamingBatches(source, "rows", batch_size=100, random_seed=0,
+        with StreamingBatches(source, "rows", batch_size=100, random_seed=0,  # noqa: SIM117
                               chunks_per_read=1) as stream:  # fmt: skip
             with pytest.raises(StreamedDataError, match="zarr store .* is gone"):
                 fit(500, callbacks=[stream, delete], convergence=None, progressbar=False,

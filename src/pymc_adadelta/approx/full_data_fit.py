@@ -159,8 +159,8 @@ def fit_full_data(
     steps: list[float] = []
     losses: list[float] = []
     trace: list[float] = []
-    converged = False
-    while passes() < max_passes:
+    converged = n0 >= n and bool(result.success)  # the subsample is the data
+    while not converged and (passes() < max_passes or not steps):
         full_loss, full_grad = objective.on_chunks(phi, whole.chunks(), n)
         _, sub_grad = on_sub(phi)
         correction = full_grad - sub_grad
@@ -185,14 +185,14 @@ def fit_full_data(
             converged = True
             break
     d = phi.size // 2
-    covariance = _mean_covariance(on_sub, phi, correction if steps else None)
+    covariance = _mean_covariance(on_sub, phi)
     return FullDataFit(phi[:d], phi[d:], converged, passes(), np.array(steps),
                        np.array(losses), np.array(trace), n0, iterations,
                        covariance)  # fmt: skip
 
 
 def _mean_covariance(
-    on_sub: Callable[[np.ndarray], tuple[float, Any]], phi: np.ndarray, correction: Any
+    on_sub: Callable[[np.ndarray], tuple[float, Any]], phi: np.ndarray
 ) -> np.ndarray | None:
     """Linear-response covariance of the means: the inverse Hessian of the objective.
 

@@ -1,0 +1,71 @@
+"""Minibatch models: the full-data log density, and fit() landing on the full-data answer."""
+
+import warnings
+
+import numpy as np
+import pymc as pm
+import pytest
+
+import pymc_adadelta as pa
+from pymc_adadelta.approx.draws import evaluate_model
+from pymc_adadelta.approx.full_data import full_data
+
+N = 4000
+RNG = np.random.default_rng(3)
+X = RNG.normal(size=(N, 3))
+Y = X @ np.array([1.0, -0.5, 0.25]) + RNG.normal(size=N)
+
+
+def build(minibatch: bool) -> pm.Model:
+    with pm.Model() as model:
+        xs, ys = pm.Minibatch(X, Y, batch_size=100) if minibatch else (X, Y)
+        b = pm.Normal("b", 0, 3, shape=3)
+        sigma = pm.HalfNormal("sigma", 2)
+        pm.Normal("y", pm.math.dot(xs, b), sigma, observed=ys, total_size=N if minibatch else None)
+    return model
+
+
+def test_a_full_data_model_has_no_full_data_object():
+    assert full_data(build(False)) is None
+
+
+@pytest.mark.parametrize("rows", [N, 1234, 500])
+def test_the_minibatch_log_density_is_the_full_data_one_whatever_the_chunks(rows):
+    values = {"b": RNG.normal(size=(5, 3)), "sigma_log__": RNG.normal(size=5)}
+    full = build(False).compile_logp()
+    expected = [full({k: v[i] for k, v in values.items()}) for i in range(5)]
+    np.testing.assert_allclose(full_data(build(True)).logp(values, rows=rows), expected)
+
+
+def test_evaluate_model_uses_the_full_data_on_a_minibatch_model_and_is_repeatable():
+    values = {"b": RNG.normal(size=(4, 3)), "sigma_log__": RNG.normal(size=4)}
+    model = build(True)
+    first, second = evaluate_model(model, values).lp, evaluate_model(model, values).lp
+    np.testing.assert_array_equal(first, second)
+    np.testing.assert_allclose(first, evaluate_model(build(False), values).lp)
+
+
+@pytest.mark.slow  # two fits with compilation: about 60 s
+def test_fit_on_a_minibatch_model_stops_by_itself_on_the_full_data_answer():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with build(False):
+            reference = pa.fit(progressbar=False, random_seed=1)
+        with build(True):
+            result = pa.fit(progressbar=False, random_seed=1)
+    assert result.stop_reason == "converged" and result.converged
+    passes = result.history.attrs["passes"]
+    assert passes > 0  # small data: the subsample is the data, so L-BFGS steps count as passes
+    sd = reference.approx.std.eval()
+    error = np.abs(result.approx.mean.eval() - reference.approx.mean.eval()) / sd
+    assert error.max() < 0.2
+    np.testing.assert_allclose(result.approx.std.eval() / sd, 1.0, atol=0.15)
+    assert pa.psis_khat(result, draws=500, random_seed=1) < 0.7
+
+
+def test_explicit_options_keep_the_stochastic_fit():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with build(True):
+            result = pa.fit(200, convergence=None, progressbar=False, random_seed=1)
+    assert result.stop_reason == "max_steps" and result.n_steps == 200
