@@ -59,7 +59,7 @@ def check_callbacks(callbacks: Any, name: str = "callbacks") -> list[Any]:
                 f": write {name}=[{getattr(callbacks, '__name__', 'callback')}]"
                 if callable(callbacks)
                 else ""
-            )  # fmt: skip
+            )
         )
     for k, callback in enumerate(callbacks):
         if isinstance(callback, type) or not callable(callback):

@@ -14,6 +14,7 @@ from pymc_adadelta._validation import check_callbacks
 from pymc_adadelta.approx.static_shapes import give_static_shapes
 from pymc_adadelta.approx.warmstart import warm_start as run_warm_start
 from pymc_adadelta.callbacks import Checkpoint
+from pymc_adadelta.inference.minibatch import minibatch_fit
 from pymc_adadelta.inference.options import (
     compile_step,
     convergence_rule,
@@ -22,7 +23,6 @@ from pymc_adadelta.inference.options import (
     split_pm_fit_kwargs,
     with_backend,
 )
-from pymc_adadelta.inference.minibatch import minibatch_fit
 from pymc_adadelta.inference.result import FitResult
 from pymc_adadelta.inference.run import FitRun
 from pymc_adadelta.optim import Adadelta
