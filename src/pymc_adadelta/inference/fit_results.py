@@ -1,6 +1,6 @@
 """The results of several fits of one model: `FitResults`, `ChainsFailed`, R-hat across fits.
 
-`fit(..., chains=k)` (run by `pymc_adadelta.parallel`) returns a `FitResults`: one
+`fit(..., chains=k)` (run by `pymc_adadelta.inference.several_fits`) returns a `FitResults`: one
 `FitResult` per chain and ArviZ's R-hat and ESS computed over the chains' draws, as if
 each fit were one MCMC chain. Fits that found the same optimum give draws from the same
 Gaussian, so R-hat is 1 up to the noise of the draws; fits that ended in different

@@ -74,7 +74,7 @@ def fit(
         stationary iterates (`Convergence.average`).
     warm_start : bool, default True
         Before the stochastic steps, move a Gaussian approximation to the optimum of
-        the ELBO over fixed draws (`pymc_adadelta.warmstart.warm_start`). Skipped for
+        the ELBO over fixed draws (`pymc_adadelta.approx.warmstart.warm_start`). Skipped for
         particle approximations, minibatch models and resumed fits, and when it fails.
     random_seed : int or Generator, optional
         Seed of the fit.
@@ -100,7 +100,7 @@ def fit(
         ``Uniform(-2, 2)`` on the unconstrained scale before the warm start) and with
         its own seed (``np.random.SeedSequence(random_seed).spawn``). More than one
         returns a `FitResults` with R-hat and ESS across the fits, and warns when they
-        disagree; see `pymc_adadelta.parallel` and the docs page "Several fits".
+        disagree; see `pymc_adadelta.inference.several_fits` and the docs page "Several fits".
         Checkpoints, resuming and the progress bar are for ``chains=1``; your
         callbacks run in the workers, on copies.
     cores : int, optional

@@ -8,7 +8,7 @@ initialization range; ``pm.sample`` jitters by ±1. A scale parameter then start
 anywhere between e^-2 and e^2 times its initial value, and a location parameter up to 2
 units away, more than the posterior sd of most parameters, so that runs which end at the
 same answer did not just stay where they started, and runs on a multimodal posterior
-can find different modes. `pymc_adadelta.chains` compares them.
+can find different modes. `pymc_adadelta.output.across_fits` compares them.
 
 The chains run in worker processes, as ``pm.sample(cores=...)`` does: a
 ``concurrent.futures.ProcessPoolExecutor`` with the ``forkserver`` start method

@@ -159,7 +159,7 @@ if (offset != n_total) {{
         (long)offset, (long)n_total);
     {fail}
 }}
-// The step counter: high in row 0, low in row 1 (see pymc_adadelta.counter).
+// The step counter: high in row 0, low in row 1 (see pymc_adadelta.optim.step_counter).
 accum_data[row + n_total] += 1;
 if (accum_data[row + n_total] >= {COUNTER_BASE}) {{
     accum_data[row + n_total] -= {COUNTER_BASE};

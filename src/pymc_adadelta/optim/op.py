@@ -8,7 +8,7 @@ array and every parameter, in place when the graph allows it.
 Inputs, in order: ``accum (2, N + 1)``, ``hyper (n_params, 4)`` holding
 ``[rho, 1 - rho, epsilon, learning_rate]`` per parameter, the parameters, then their
 gradients. Outputs: the new ``accum`` and parameters. The last column of ``accum`` is the
-step counter (see `pymc_adadelta.counter`): keeping it in the same array saves an input
+step counter (see `pymc_adadelta.optim.step_counter`): keeping it in the same array saves an input
 and an output per call, which costs several microseconds on the numba backend.
 
 The arithmetic mirrors ``pm.adadelta`` operation by operation, so float64 results agree

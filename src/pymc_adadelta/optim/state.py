@@ -3,7 +3,7 @@
 All accumulators of one dtype live in one shared ``(2, N + 1)`` array: row 0 holds E[g²]
 (``sq_grad``), row 1 holds E[Δx²] (``sq_delta``), each parameter owns the columns
 ``start:stop`` of its buffer, flattened in C order, and the last column counts the steps
-taken (see `pymc_adadelta.counter`). The state object itself is immutable: it only
+taken (see `pymc_adadelta.optim.step_counter`). The state object itself is immutable: it only
 describes where things are; the numbers live in the shared variables.
 """
 
