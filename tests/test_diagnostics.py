@@ -1,8 +1,11 @@
+import warnings
+
 import pymc as pm
 import pytest
 from benchmarks.models import centered_schools, collinear_regression, gaussian_means
 
 from pymc_adadelta import adadelta, psis_khat
+from pymc_adadelta.output.diagnostics import ApproximationWarning
 
 
 def fit_advi(model: pm.Model, n: int) -> object:
@@ -12,16 +15,22 @@ def fit_advi(model: pm.Model, n: int) -> object:
 
 def test_khat_flags_mean_field_on_the_centered_schools():
     approx = fit_advi(centered_schools(), 3_000)
-    assert psis_khat(approx, random_seed=1) > 0.7
+    with pytest.warns(ApproximationWarning, match="try NUTS|Try NUTS") as caught:
+        assert psis_khat(approx, random_seed=1) > 0.7
+    assert caught[0].filename == __file__  # points at the caller's line
+    assert "no linear-response covariance: not a FitResult" in str(caught[0].message)
 
 
 def test_khat_flags_mean_field_on_collinear_predictors():
-    assert psis_khat(fit_advi(collinear_regression(), 5_000), random_seed=1) > 0.7
+    with pytest.warns(ApproximationWarning):
+        assert psis_khat(fit_advi(collinear_regression(), 5_000), random_seed=1) > 0.7
 
 
 def test_khat_passes_an_exact_approximation():
     approx = fit_advi(gaussian_means(), 5_000)
-    assert psis_khat(approx, random_seed=1) < 0.5
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ApproximationWarning)
+        assert psis_khat(approx, random_seed=1) < 0.5
     assert psis_khat(approx, random_seed=1) == psis_khat(approx, random_seed=1)
 
 

@@ -25,6 +25,7 @@ from the corrected Gaussian (the fit's mean, that covariance; see
 
 from __future__ import annotations
 
+import sys
 import warnings
 from typing import Any
 
@@ -115,7 +116,7 @@ def psis_khat(
         )
     khat = psis_khat_of_log_ratios(log_ratios)
     if warn:
-        warn_if_bad(khat, draws, chosen, stacklevel=3)
+        warn_if_bad(khat, draws, chosen)
     return khat
 
 
@@ -129,7 +130,7 @@ def log_density_in_chunks(model: Any, values: dict[str, np.ndarray]) -> np.ndarr
     return np.concatenate(parts) if parts else np.empty(0)
 
 
-def warn_if_bad(khat: float, draws: int, chosen: ChosenCovariance, *, stacklevel: int = 2) -> str:
+def warn_if_bad(khat: float, draws: int, chosen: ChosenCovariance) -> str:
     """Warn when k-hat > 0.7 or is not finite; return the message ("" when fine)."""
     if np.isfinite(khat) and khat <= KHAT_BAD:
         return ""
@@ -150,8 +151,18 @@ def warn_if_bad(khat: float, draws: int, chosen: ChosenCovariance, *, stacklevel
         "Try NUTS (pm.sample) or nutpie; for strong correlations without linear response, "
         "fit(method='fullrank_advi'); or reparameterize (non-centred hierarchies)."
     )
-    warnings.warn(message, ApproximationWarning, stacklevel=stacklevel + 1)
+    warnings.warn(message, ApproximationWarning, stacklevel=_user_level())
     return message
+
+
+def _user_level() -> int:
+    """``stacklevel`` (for a warn in the caller) of the first frame outside this package."""
+    frame, level = sys._getframe(1), 1  # the caller of this function: stacklevel 1
+    while frame.f_back is not None and frame.f_globals.get("__name__", "").startswith(
+        "pymc_adadelta"
+    ):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def khat_of_log_ratios(log_ratios: np.ndarray) -> float:

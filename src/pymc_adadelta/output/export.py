@@ -207,7 +207,7 @@ def _export_chain(
     if chosen.label != "linear_response":
         attrs["covariance_reason"] = chosen.reason
     if log_weights and np.isfinite(q.logq).all():  # particles have no q: nothing to flag
-        attrs["psis_khat_flag"] = warn_if_bad(khat, total, chosen, stacklevel=4) or "ok"
+        attrs["psis_khat_flag"] = warn_if_bad(khat, total, chosen) or "ok"
     return _ChainExport(p.posterior, stats, datasets, attrs)
 
 
