@@ -89,7 +89,7 @@ def test_file_is_an_open_format_with_everything_saved(saved):
     with np.load(saved, allow_pickle=False) as npz:
         arrays = {k: npz[k] for k in npz.files}
     meta = json.loads(str(arrays["meta"]))
-    assert meta["format_version"] == 1 and meta["step"] == 60
+    assert meta["format_version"] == 2 and meta["step"] == 60
     assert meta["approximation"] == "MeanField"
     assert [v["name"] for v in meta["model"]] == ["beta", "sigma_log__"]
     assert [(p["name"], p["shape"]) for p in meta["params"]] == [("0/mu", [4]), ("0/rho", [4])]
@@ -97,8 +97,9 @@ def test_file_is_an_open_format_with_everything_saved(saved):
     assert meta["rngs"][0]["bit_generator"] == "PCG64"
     assert arrays["losses"].shape == (60,) and np.isfinite(arrays["losses"]).all()
     assert arrays["optimizer/mu/sq_grad"].shape == (4,)
-    assert arrays["history/grad_rms"].shape == (6, 2, 2)  # iteration, param, variable
+    assert arrays["history"].dtype == np.uint8  # netCDF-4 bytes (xarray's serialization)
     data = Checkpoint.load(saved)
+    assert data.history["grad_rms"].shape == (6, 2, 2)  # iteration, param, variable
     assert data.history["loss"].values.tolist() == arrays["losses"][9::10].tolist()
 
 
@@ -109,7 +110,7 @@ def test_callback_in_plain_pm_fit(path):
         approx = pm.fit(100, obj_optimizer=optimizer, callbacks=[save], progressbar=False)
     data = Checkpoint.load(path)
     assert save.last_step == data.step == data.optimizer["step"] == 80
-    assert len(data.losses) == 80 and data.meta["rngs"] == []  # no step function given
+    assert len(data.losses) == 80 and data.rngs == []  # no step function given
     assert not np.array_equal(data.params["0/mu"], approx.params[0].get_value())  # step 100
 
 
@@ -121,8 +122,11 @@ def test_a_failed_write_keeps_the_previous_checkpoint(saved, path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(np, "savez", crash)
-    with pytest.raises(OSError, match="disk full"):
-        fit(100, model=regression_model(), checkpoint=path, checkpoint_every=50, **QUIET)
+    with pytest.warns(RuntimeWarning, match="could not be written .*disk full"):
+        result = fit(100, model=regression_model(), checkpoint=path, checkpoint_every=50,
+                     **QUIET)  # fmt: skip
+    assert result.n_steps == 100  # the fit went on and returned
+    monkeypatch.undo()
     assert Checkpoint.load(path).step == 60
     assert os.listdir(path.parent) == [path.name]  # no temporary file left behind
 
@@ -173,12 +177,12 @@ def test_damaged_file_raises(saved, path, how):
 @pytest.mark.parametrize(
     ("change", "match"),
     [
-        (lambda m, a: m.update(format_version=2), "format_version 2; .* reads up to 1"),
+        (lambda m, a: m.update(format_version=3), "format_version 3; .* reads up to 2"),
         (lambda m, a: m.update(format="something else"), "not a pymc-adadelta checkpoint"),
-        (lambda m, a: m.pop("rngs"), r"missing the metadata \['rngs'\]"),
+        (lambda m, a: m.pop("rngs"), "missing the metadata 'rngs'"),
         (lambda m, a: a.update({"params/0/mu": np.zeros(3)}), "inconsistent: 'params/0/mu' holds"),
         (lambda m, a: a.pop("optimizer/rho/sq_delta"), "'optimizer/rho/sq_delta' holds nothing"),
-        (lambda m, a: a.update(losses=np.zeros(61)), "no valid per-step losses"),
+        (lambda m, a: a.update(losses=np.zeros(61)), "'losses' is missing or longer than step 60"),
     ],
     ids=["newer", "not-ours", "missing-meta", "wrong-shape", "missing-array", "losses"],
 )
@@ -213,7 +217,7 @@ def test_nothing_is_set_when_part_of_the_checkpoint_does_not_fit(saved):
         inference = pm.ADVI(random_seed=1)
     step = inference.objective.step_function(score=True, obj_optimizer=optimizer)
     before = [p.get_value() for p in inference.approx.params]
-    with pytest.raises(ValueError, match="saved with rho=0.95, but this optimizer has rho=0.9"):
+    with pytest.raises(ValueError, match="rho is 0.95 saved vs 0.9 here"):
         data.restore(inference.approx, optimizer, step)
     assert all(
         np.array_equal(a, p.get_value())
@@ -234,7 +238,7 @@ def test_resume_needs_the_optimizer_state(path):
     [
         ({"every": 0}, ValueError, "every must be a positive integer, got 0"),
         ({"optimizer": "adadelta"}, TypeError, "optimizer must be an Adadelta or None"),
-        ({"path": "/no/such/dir/fit.npz"}, ValueError, "directory that does not exist"),
+        ({"path": "/no/such/dir/fit.npz"}, ValueError, "folder that does not exist"),
     ],
 )
 def test_bad_arguments(path, kwargs, error, match):

@@ -117,9 +117,9 @@ def test_stan_rule_stops_on_the_relative_loss_change():
         ({"rule": "soon"}, "rule must be one of"),
         ({"check_every": 0}, "check_every must be a positive integer"),
         ({"check_every": 50, "thin": 10}, r"check_every \(50\) must be at least 10 \* thin"),
-        ({"rhat_threshold": 1.0}, r"rhat_threshold must be > 1.0"),
-        ({"mcse_threshold": 0.0}, "mcse_threshold must be > 0.0"),
-        ({"cusum_threshold": -1.0}, "cusum_threshold must be > 0.0"),
+        ({"rhat_threshold": 1.0}, r"rhat_threshold must be a number > 1.0"),
+        ({"mcse_threshold": 0.0}, "mcse_threshold must be a number > 0.0"),
+        ({"cusum_threshold": -1.0}, "cusum_threshold must be a number > 0.0"),
         ({"cusum_halflife": 0}, "cusum_halflife must be a positive integer"),
     ],
 )

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import signal
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +12,7 @@ from pymc.variational.inference import Inference
 
 from pymc_adadelta.callbacks import AccumulatorTracker, Checkpoint, Convergence, DivergenceGuard
 from pymc_adadelta.callbacks.averaging import apply_average
-from pymc_adadelta.inference.loop import Outcome, run_steps
+from pymc_adadelta.inference.loop import Outcome, deferred_interrupt, run_steps
 from pymc_adadelta.inference.progress import ProgressDisplay
 from pymc_adadelta.inference.result import FitResult
 from pymc_adadelta.optim import Adadelta
@@ -63,15 +60,17 @@ class FitRun:
         last = [c for c in (self.saver, display) if c is not None]
         losses = self._losses(n)
         approx = self.inference.approx
-        self.guard.snapshot(approx, self.done)  # a finite state from before step 1
-        try:
-            outcome = run_steps(self.step, approx, [self.guard, self.tracker, *rule, *callbacks,
-                                                    *last], losses, self.done + 1, n)  # fmt: skip
-        except BaseException:
-            if display is not None:
-                display.close("failed")
-            raise
-        with _interrupts_held():  # a Ctrl-C while finishing must not lose the result
+        # One deferral from before the first step until the result is built: a Ctrl-C
+        # after the loop is only recorded, so nothing computed is lost.
+        with deferred_interrupt():
+            self.guard.snapshot(approx, self.done)  # a finite state from before step 1
+            try:
+                outcome = run_steps(self.step, approx, [self.guard, self.tracker, *rule,
+                                    *callbacks, *last], losses, self.done + 1, n)  # fmt: skip
+            except BaseException:
+                if display is not None:
+                    display.close("failed")
+                raise
             return self._finish(outcome, losses, n, display, average)
 
     def _finish(
@@ -160,19 +159,6 @@ def _values_to_numpy(variables: Sequence[Any]) -> None:
         value = variable.get_value(borrow=True)
         if not isinstance(value, np.ndarray):
             variable.set_value(np.asarray(value))
-
-
-@contextlib.contextmanager
-def _interrupts_held() -> Iterator[None]:
-    """Ignore Ctrl-C while the result is built (main thread only; a no-op elsewhere)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def _first(losses: np.ndarray | None, count: int) -> np.ndarray | None:
