@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import inspect
+import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -10,8 +13,10 @@ import numpy as np
 __all__ = [
     "check_callbacks",
     "check_draws",
+    "check_int_at_least",
     "check_positive_int",
     "check_threshold",
+    "check_writable_file",
     "is_positive_int",
 ]
 
@@ -19,6 +24,13 @@ __all__ = [
 def is_positive_int(value: Any) -> bool:
     """Whether ``value`` is a Python or NumPy integer ≥ 1 (booleans are not)."""
     return not isinstance(value, bool) and isinstance(value, int | np.integer) and bool(value >= 1)
+
+
+def check_int_at_least(name: str, value: Any, low: int) -> None:
+    """Raise ValueError, naming ``name``, unless ``value`` is an integer ≥ ``low``."""
+    is_int = not isinstance(value, bool) and isinstance(value, int | np.integer)
+    if not is_int or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
 
 
 def check_positive_int(name: str, value: Any, what: str = "integer") -> None:
@@ -78,3 +90,28 @@ def check_callbacks(callbacks: Any, name: str = "callbacks") -> list[Any]:
         except ValueError:  # builtins without a signature: accepted as PyMC does
             pass
     return list(callbacks)
+
+
+def check_writable_file(path: Any, name: str = "path") -> Path:
+    """Return ``path`` as a Path after checking that a checkpoint can be written there.
+
+    Raises
+    ------
+    TypeError
+        If ``path`` is not a string or path.
+    ValueError
+        If it is a directory, its folder does not exist, or the folder is not writable.
+    """
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(f"{name} must be a file path, got {type(path).__name__}")
+    where = Path(path)
+    if where.is_dir():
+        raise ValueError(f"{name}={str(path)!r} is a directory; give a file name, e.g. fit.npz")
+    if not where.parent.is_dir():
+        raise ValueError(f"{name}={str(path)!r} is in a folder that does not exist")
+    try:
+        with tempfile.TemporaryFile(dir=where.parent):
+            pass
+    except OSError as error:
+        raise ValueError(f"{name}={str(path)!r}: cannot write in its folder ({error})") from error
+    return where

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from pymc_adadelta._validation import check_positive_int
 from pymc_adadelta.approx.params import param_entries, read_params, write_params
 
 __all__ = ["BlockMeans", "IterateAveraging", "apply_average", "flat_params"]
@@ -184,8 +185,8 @@ class IterateAveraging:
     """
 
     def __init__(self, start: int | float = 0.5, *, n: int | None = None, keep_last: bool = False):
-        if n is not None and (isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1):
-            raise ValueError(f"n must be a positive integer or None, got {n!r}")
+        if n is not None:
+            check_positive_int("n", n)
         self.start = _first_step(start, n)
         self.n = n
         self.keep_last = keep_last

@@ -9,7 +9,6 @@ full, folder deleted) warns and keeps the previous file, and the fit goes on.
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -18,42 +17,17 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from pymc_adadelta._validation import check_positive_int
+from pymc_adadelta._validation import check_positive_int, check_writable_file
 from pymc_adadelta.callbacks.tracking import AccumulatorTracker
 from pymc_adadelta.optim import Adadelta
 from pymc_adadelta.persist.atomic import remove_stale_temporaries
 from pymc_adadelta.persist.fit_state import FitState, capture_state
 from pymc_adadelta.persist.npz_format import read_state, write_state
 
-__all__ = ["Checkpoint", "check_checkpoint_path"]
+__all__ = ["Checkpoint"]
 
 PathLike = str | os.PathLike[str]
 HistorySource = AccumulatorTracker | Callable[[], xr.Dataset]
-
-
-def check_checkpoint_path(path: Any, name: str = "path") -> Path:
-    """Return ``path`` as a Path after checking that a checkpoint can be written there.
-
-    Raises
-    ------
-    TypeError
-        If ``path`` is not a string or path.
-    ValueError
-        If it is a directory, its folder does not exist, or the folder is not writable.
-    """
-    if not isinstance(path, str | os.PathLike):
-        raise TypeError(f"{name} must be a file path, got {type(path).__name__}")
-    where = Path(path)
-    if where.is_dir():
-        raise ValueError(f"{name}={str(path)!r} is a directory; give a file name, e.g. fit.npz")
-    if not where.parent.is_dir():
-        raise ValueError(f"{name}={str(path)!r} is in a folder that does not exist")
-    try:
-        with tempfile.TemporaryFile(dir=where.parent):
-            pass
-    except OSError as error:
-        raise ValueError(f"{name}={str(path)!r}: cannot write in its folder ({error})") from error
-    return where
 
 
 class Checkpoint:
@@ -117,7 +91,7 @@ class Checkpoint:
         check_positive_int("every", every)
         if optimizer is not None and not isinstance(optimizer, Adadelta):
             raise TypeError(f"optimizer must be an Adadelta or None, got {optimizer!r}")
-        self.path = check_checkpoint_path(path)
+        self.path = check_writable_file(path)
         remove_stale_temporaries(self.path)
         self.every = int(every)
         self.optimizer = optimizer

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import median_abs_deviation
 
+from pymc_adadelta._validation import check_int_at_least, check_threshold
 from pymc_adadelta.approx.layout import variable_indices
 from pymc_adadelta.approx.params import param_entries
 from pymc_adadelta.optim.optimizer import Adadelta
@@ -76,13 +77,11 @@ class DivergenceGuard:
     ):
         if optimizer is not None and not isinstance(optimizer, Adadelta):
             raise TypeError(f"optimizer must be an Adadelta or None, got {optimizer!r}")
-        for name, value, low in (("every", every, 1), ("window", window, 0)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        check_int_at_least("every", every, 1)
+        check_int_at_least("window", window, 0)
         if window and window < 20:
             raise ValueError(f"window must be 0 (off) or at least 20 steps, got {window}")
-        if not threshold > 0:
-            raise ValueError(f"threshold must be > 0, got {threshold!r}")
+        check_threshold("threshold", threshold, above=0.0)
         self.optimizer = optimizer
         self.every = every
         self.window = window

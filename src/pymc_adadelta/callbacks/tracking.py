@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import xarray as xr
 
+from pymc_adadelta._validation import check_positive_int
 from pymc_adadelta.approx.layout import variable_indices
 from pymc_adadelta.approx.params import param_entries
 from pymc_adadelta.optim.hyperparameters import describe_value
@@ -80,8 +81,7 @@ class AccumulatorTracker:
             raise TypeError(
                 f"optimizer must be a pymc_adadelta.Adadelta, got {type(optimizer).__name__}"
             )
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ValueError(f"every must be a positive integer, got {every!r}")
+        check_positive_int("every", every)
         self.optimizer = optimizer
         self.every = every
         self._segments: list[_Segments] | None = None

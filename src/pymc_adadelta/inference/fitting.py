@@ -15,10 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from pymc.variational.inference import Inference
 
-from pymc_adadelta._validation import check_callbacks, check_positive_int
+from pymc_adadelta._validation import check_callbacks, check_positive_int, check_writable_file
 from pymc_adadelta.callbacks.base import Callback
-from pymc_adadelta.callbacks.checkpoint import check_checkpoint_path
-from pymc_adadelta.inference.options import check_optimizer, split_pm_fit_kwargs
+from pymc_adadelta.inference.options import check_backend, check_optimizer, split_pm_fit_kwargs
 from pymc_adadelta.inference.several_fits import check_parallel_arguments, fit_chains
 from pymc_adadelta.inference.single_fit import fit_single
 from pymc_adadelta.optim import Adadelta
@@ -151,10 +150,11 @@ def fit(
     check_positive_int("n", n, "number of steps")
     check_positive_int("checkpoint_every", checkpoint_every)
     check_optimizer(optimizer)
+    check_backend(backend)
     callbacks = check_callbacks(callbacks)
     split_pm_fit_kwargs(method, pm_fit_kwargs)
     if checkpoint is not None:
-        check_checkpoint_path(checkpoint, "checkpoint")
+        check_writable_file(checkpoint, "checkpoint")
     check_parallel_arguments(chains, cores, client)
     if chains > 1:
         return fit_chains(chains, cores=cores, client=client, model=model, method=method,

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import xarray as xr
+from pymc.pytensorf import find_rng_nodes
 
 from pymc_adadelta.approx.params import param_entries
 from pymc_adadelta.optim import Adadelta
@@ -209,11 +210,7 @@ def random_generators(step_function: Any) -> list[Any]:
     >>> random_generators(f)[0] is rng
     True
     """
-    return [
-        v
-        for v in step_function.get_shared()
-        if isinstance(v.get_value(borrow=True), np.random.Generator)
-    ]
+    return list(find_rng_nodes(step_function.get_shared()))
 
 
 def model_layout(approx: Any) -> list[dict[str, Any]]:
