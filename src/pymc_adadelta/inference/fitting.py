@@ -124,6 +124,9 @@ def fit(
     ------
     ValueError, TypeError
         For a bad argument, before any work starts; the message names it.
+    ImportError
+        For ``backend="jax"`` or ``"numba"`` without its library, before any work
+        starts; the message names the extra to install.
     ChainsFailed
         When some of several chains failed or their workers went away; the finished
         ones are in its ``completed``.

@@ -7,13 +7,13 @@ from typing import Any
 import pymc as pm
 from pymc.variational.inference import ADVI, ASVGD, SVGD, FullRankADVI, Inference
 
-from pymc_adadelta._compat import BACKEND_MODES
+from pymc_adadelta._compat import BACKEND_MODES, available_backends
 from pymc_adadelta.callbacks import Convergence
 from pymc_adadelta.optim import Adadelta
 from pymc_adadelta.persist.fit_state import FitState
 
-__all__ = ["METHODS", "WARM_AVERAGE_FROM", "WARM_LEARNING_RATE", "compile_step",
-           "convergence_rule", "default_optimizer", "new_inference", "with_backend"]  # fmt: skip
+__all__ = ["METHODS", "WARM_AVERAGE_FROM", "WARM_LEARNING_RATE", "check_backend",
+           "compile_step", "convergence_rule", "default_optimizer", "new_inference", "with_backend"]  # fmt: skip
 
 METHODS = {"advi": ADVI, "fullrank_advi": FullRankADVI, "svgd": SVGD, "asvgd": ASVGD}
 #: Learning rate of the default optimizer after a warm start. From the optimum only
@@ -26,12 +26,34 @@ WARM_LEARNING_RATE = 0.3
 WARM_AVERAGE_FROM = 500
 
 
+def check_backend(backend: str | None) -> None:
+    """Raise unless ``backend`` is None or a known backend whose library is installed.
+
+    Raises
+    ------
+    ValueError
+        For an unknown backend.
+    ImportError
+        When its library (numba, jax) is missing, naming the extra that installs it,
+        before anything is compiled (pytensor would otherwise log a rewrite traceback
+        first).
+    """
+    if backend is None:
+        return
+    if backend not in BACKEND_MODES:
+        raise ValueError(f"backend must be one of {sorted(BACKEND_MODES)}, got {backend!r}")
+    if backend not in available_backends():
+        raise ImportError(
+            f"backend={backend!r} needs {backend}, which is not installed: install "
+            f'pymc-adadelta[{backend}] (python3 -m pip install "pymc-adadelta[{backend}]")'
+        )
+
+
 def with_backend(backend: str | None, kwargs: dict[str, Any]) -> dict[str, Any]:
     """Put the pytensor mode of ``backend`` into the step function's ``compile_kwargs``."""
     if backend is None:
         return kwargs
-    if backend not in BACKEND_MODES:
-        raise ValueError(f"backend must be one of {sorted(BACKEND_MODES)}, got {backend!r}")
+    check_backend(backend)
     compile_kwargs = dict(kwargs.get("compile_kwargs") or {})
     if "mode" in compile_kwargs:
         raise ValueError("give backend or compile_kwargs['mode'], not both")
