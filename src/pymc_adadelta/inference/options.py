@@ -13,7 +13,8 @@ from pymc_adadelta.optim import Adadelta
 from pymc_adadelta.persist.fit_state import FitState
 
 __all__ = ["METHODS", "WARM_AVERAGE_FROM", "WARM_LEARNING_RATE", "check_backend",
-           "compile_step", "convergence_rule", "default_optimizer", "new_inference", "with_backend"]  # fmt: skip
+           "compile_step", "convergence_rule", "default_optimizer", "new_inference",
+           "with_backend"]  # fmt: skip
 
 METHODS = {"advi": ADVI, "fullrank_advi": FullRankADVI, "svgd": SVGD, "asvgd": ASVGD}
 #: Learning rate of the default optimizer after a warm start. From the optimum only
