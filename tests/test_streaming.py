@@ -12,6 +12,7 @@ import pytest
 import zarr
 
 from pymc_adadelta import StreamingBatches, adadelta, fit
+from pymc_adadelta.streaming import ParquetColumns
 from pymc_adadelta.streaming.read_order import chunk_bounds
 
 TRUE_COEFS = np.array([1.0, -2.0])
@@ -133,11 +134,19 @@ def h5py_ids(n_rows, chunk, tmp_path):
                                chunks=(chunk, 1))  # fmt: skip
 
 
+def parquet_ids(n_rows, chunk, tmp_path):  # row groups of `chunk` rows
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    path = tmp_path / "ids.parquet"
+    pq.write_table(pa.table({"id": np.arange(n_rows, dtype=float)}), path, row_group_size=chunk)
+    return ParquetColumns(path, ["id"])
+
+
 def numpy_ids(n_rows, chunk, tmp_path):
     return np.arange(n_rows, dtype="int32")[:, None]  # cast to the container's float64
 
 
-@pytest.mark.parametrize("make", [zarr_ids, dask_ids, h5py_ids, numpy_ids])
+@pytest.mark.parametrize("make", [zarr_ids, dask_ids, h5py_ids, parquet_ids, numpy_ids])
 @pytest.mark.parametrize(("n_rows", "batch", "chunk"), [(1_000, 100, 100), (1_000, 300, 64)])
 def test_every_row_is_fed_once_per_epoch_in_a_random_order(make, n_rows, batch, chunk, tmp_path):
     ids = make(n_rows, chunk, tmp_path)
@@ -155,6 +164,7 @@ def test_every_row_is_fed_once_per_epoch_in_a_random_order(make, n_rows, batch, 
         (zarr_ids, [0, 64, 128, 192, 250]),
         (dask_ids, [0, 21, 64, 85, 128, 149, 192, 213, 250]),
         (h5py_ids, [0, 64, 128, 192, 250]),
+        (parquet_ids, [0, 64, 128, 192, 250]),
         (numpy_ids, [0, 100, 200, 250]),
     ],
 )
@@ -232,7 +242,7 @@ X, Y = np.zeros((100, 2)), np.zeros(100)
         ({}, ({"x": X, "y": Y}, "x"), {"batch_size": 10}, ValueError,
          "data must be None when source is a mapping"),
         ({}, ((X, [0.0] * 100), ("x", "y")), {"batch_size": 10}, TypeError,
-         r"source\[1\] must be an array \(zarr, dask, h5py or NumPy\), got list"),
+         r"source\[1\] must be an array \(zarr, ParquetColumns, dask, h5py or NumPy\), got list"),
         ({}, ((), ()), {"batch_size": 10}, ValueError, r"source holds no arrays: \(\)"),
         ({"total_size": None}, ((X, Y), ("x", "y")), {"batch_size": 10}, ValueError,
          "observed variable 'obs' has no total_size, but the streamed source has 100 rows: "
@@ -436,3 +446,60 @@ def test_a_deleted_zarr_store_stops_the_fit(tmp_path):
             with pytest.raises(StreamedDataError, match="zarr store .* is gone"):
                 fit(500, callbacks=[stream, delete], convergence=None, progressbar=False,
                     random_seed=1)  # fmt: skip
+
+
+def write_parquet(path, columns, row_group_size):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    pq.write_table(pa.table(columns), path, row_group_size=row_group_size)
+    return path
+
+
+def test_parquet_columns_read_rows_across_row_groups(tmp_path):
+    x = np.arange(30.0).reshape(10, 3)
+    path = write_parquet(tmp_path / "x.parquet", {"a": x[:, 0], "b": x[:, 1].astype("int32"),
+                                                  "c": x[:, 2]}, 4)  # fmt: skip
+    both = ParquetColumns(path, ["c", "b"])
+    assert both.shape == (10, 2) and both.dtype == np.float64 and both.chunks == ((4, 4, 2), (2,))
+    np.testing.assert_array_equal(both[3:9], x[3:9][:, [2, 1]])
+    one = ParquetColumns(path, "b")
+    assert one.shape == (10,) and one.dtype == np.int32 and one[:].tolist() == list(range(1, 30, 3))
+    assert one[5:5].shape == (0,)
+
+
+@pytest.mark.parametrize(
+    ("columns", "error", "match"),
+    [
+        (["a", "nope"], ValueError, r"columns must name columns of .*x.parquet, got \['nope'\]"),
+        ("s", TypeError, "column 's' of .* holds string, not numbers"),
+    ],
+)
+def test_bad_parquet_columns_are_named(columns, error, match, tmp_path):
+    path = write_parquet(tmp_path / "x.parquet", {"a": np.zeros(4), "s": ["u"] * 4}, 2)
+    with pytest.raises(error, match=match):
+        ParquetColumns(path, columns)
+
+
+def test_parquet_sources_get_the_checks_of_every_source(tmp_path):
+    path = write_parquet(tmp_path / "xy.parquet", {"x1": np.zeros(100), "x2": np.zeros(100),
+                                                    "y": np.zeros(100)}, 30)  # fmt: skip
+    with xy_model(total_size=100) as model:
+        stream = StreamingBatches.from_parquet(path, {"x": ["x1", "x2"], "y": "y"}, batch_size=10)
+        assert model["x"].get_value().shape == (10, 2) and stream.length == 100
+        with pytest.raises(ValueError, match=r"source\['x'\] must have rows of shape \(2,\)"):
+            StreamingBatches.from_parquet(path, {"x": ["x1"], "y": "y"}, batch_size=10)
+    with xy_model(total_size=1000), pytest.raises(ValueError, match="has total_size=1000"):
+        StreamingBatches.from_parquet(path, {"x": ["x1", "x2"], "y": "y"}, batch_size=10)
+
+
+@pytest.mark.parametrize("kind", ["float64", "int64"])
+def test_nulls_in_parquet_rows_are_named(kind, tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    from pymc_adadelta.streaming.read_order import StreamedDataError
+
+    y = pa.array([None if k == 57 else k for k in range(100)], type=getattr(pa, kind)())
+    source = ParquetColumns(write_parquet(tmp_path / "y.parquet", {"y": y}, 25), ["y"])
+    match = r"NaN or inf in 1 rows.*rows 57\)" if kind == "float64" else r"'y' has nulls.*rows 57\)"
+    with id_model(100, 10), pytest.raises(StreamedDataError, match=match):  # noqa: SIM117
+        with StreamingBatches(source, "ids", batch_size=10, random_seed=0) as stream:
+            fed_rows(stream, 20)

@@ -219,8 +219,24 @@ class FullData:
 
 
 def _bounds(source: Any, length: int, rows: int) -> np.ndarray:
-    chunks = getattr(source, "chunks", None)
+    """Chunk boundaries of about ``rows`` rows, at boundaries of the source's own chunks.
+
+    zarr and h5py give one chunk length (``chunks[0]`` an int); dask arrays and Parquet
+    row groups (`ParquetColumns`) give the length of every chunk (a tuple of ints).
+    """
+    try:
+        chunks = getattr(source, "chunks", None)
+    except NotImplementedError:  # zarr: an irregular chunk grid
+        chunks = None
     first = chunks[0] if chunks else None
+    if isinstance(first, tuple | list) and first:
+        ends = np.cumsum(np.asarray(first, dtype=np.int64))
+        kept, last = [0], 0
+        for end in ends.tolist():
+            if end - last >= rows or end == length:
+                kept.append(end)
+                last = end
+        return np.asarray(kept, dtype=np.int64)
     step = max(first, rows // first * first) if isinstance(first, int) and first > 0 else rows
     return np.append(np.arange(0, length, step, dtype=np.int64), length)
 

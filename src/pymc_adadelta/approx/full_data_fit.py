@@ -30,9 +30,17 @@ from scipy.optimize import minimize
 
 from pymc_adadelta.approx.full_data import CHUNK_ROWS, FullData
 from pymc_adadelta.approx.layout import ordering
-from pymc_adadelta.approx.warmstart import WARM_START_DRAWS, fixed_draws
+from pymc_adadelta.approx.warmstart import fixed_draws
 
-__all__ = ["FullDataFit", "fit_full_data", "subsample_rows"]
+__all__ = ["DRAWS", "FullDataFit", "fit_full_data", "subsample_rows"]
+
+#: Fixed draws of the objective: antithetic and scaled, so exact on Gaussian posteriors,
+#: which large-N posteriors nearly are; each costs one evaluation of the data.
+DRAWS = 10
+#: Draws at which the Hessian of the linear-response covariance is taken.
+HESSIAN_DRAWS = 4
+#: Rows of the rough first fit, which finds the scale of every coordinate.
+ROUGH_ROWS = 2_000
 
 Rows = tuple[np.ndarray, ...]
 
@@ -99,14 +107,12 @@ class _Objective:
             [total, pt.grad(total, theta)],  # type: ignore[list-item]
             on_unused_input="ignore",
         )
-        self.rows_evaluated = 0
+        self.rows_evaluated = 0.0
 
-    def on_chunks(self, phi: np.ndarray, chunks: Iterator[Rows], n_rows: int) -> tuple[float, Any]:
-        """``-ELBO`` and its gradient in ``(mu, rho)`` over chunks making ``n_rows`` rows."""
-        d = self.z.shape[1]
-        mu, rho = phi[:d], phi[d:]
-        sd = np.logaddexp(0.0, rho)
-        theta = mu + sd * self.z
+    def gradients(
+        self, theta: np.ndarray, chunks: Iterator[Rows], n_rows: int
+    ) -> tuple[float, Any]:
+        """Sum over the rows of theta of log p (scaled to the data), and each row's gradient."""
         value, grad, first = 0.0, np.zeros_like(theta), True
         for arrays in chunks:
             rows = len(arrays[0])
@@ -114,7 +120,15 @@ class _Objective:
                                 for s in self.whole.sizes])  # fmt: skip
             v, g = self.function(theta, weights, float(first), *arrays)
             value, grad, first = value + float(v), grad + g, False
-            self.rows_evaluated += rows
+            self.rows_evaluated += rows * len(theta) / len(self.z)
+        return value, grad
+
+    def on_chunks(self, phi: np.ndarray, chunks: Iterator[Rows], n_rows: int) -> tuple[float, Any]:
+        """``-ELBO`` and its gradient in ``(mu, rho)`` over chunks making ``n_rows`` rows."""
+        d = self.z.shape[1]
+        mu, rho = phi[:d], phi[d:]
+        sd = np.logaddexp(0.0, rho)
+        value, grad = self.gradients(mu + sd * self.z, chunks, n_rows)
         draws = len(self.z)
         loss = -(value / draws + np.log(sd).sum())
         d_mu = -grad.sum(axis=0) / draws
@@ -136,15 +150,20 @@ def fit_full_data(
     start: np.ndarray,
     *,
     rng: np.random.Generator,
-    draws: int = WARM_START_DRAWS,
+    draws: int = DRAWS,
     subsample: int | None = None,
     tol: float = 0.01,
     max_passes: float = 20.0,
     on_step: Callable[[int, float, float], None] | None = None,
 ) -> FullDataFit:
-    """Minimize the full-data fixed-draw ``-ELBO`` from ``start = (mu, rho)``."""
+    """Minimize the full-data fixed-draw ``-ELBO`` from ``start = (mu, rho)``.
+
+    Data of at most twice the subsample are held whole and fitted directly.
+    """
     n = whole.length
     n0 = min(n, subsample if subsample is not None else max(10_000, n // 20))
+    if n <= 2 * n0:
+        n0 = n
     objective = _Objective(whole, approx, fixed_draws(draws, start.size // 2, rng))
     sub = subsample_rows(whole, n0, rng)
 
@@ -154,8 +173,14 @@ def fit_full_data(
     def passes() -> float:
         return objective.rows_evaluated / n
 
-    result = minimize(on_sub, start, jac=True, method="L-BFGS-B")
+    # a rough start on a few rows, then L-BFGS in coordinates scaled by its sds
+    rough = min(n0, ROUGH_ROWS)
+    few = tuple(a[:rough] for a in sub)
+    result = minimize(lambda p: objective.on_chunks(p, _split(few, CHUNK_ROWS), rough), start,
+                      jac=True, method="L-BFGS-B", options={"maxiter": 200})  # fmt: skip
     phi, iterations = result.x, int(result.nit)
+    phi, result = _scaled_minimize(on_sub, phi)
+    iterations += int(result.nit)
     steps: list[float] = []
     losses: list[float] = []
     trace: list[float] = []
@@ -169,13 +194,13 @@ def fit_full_data(
             value, grad = on_sub(p)
             return value + float(c @ p), grad + c
 
-        result = minimize(surrogate, phi, jac=True, method="L-BFGS-B")
+        new, result = _scaled_minimize(surrogate, phi)
         iterations += int(result.nit)
         d = phi.size // 2
         sd = np.logaddexp(0.0, phi[d:])
-        new_sd = np.logaddexp(0.0, result.x[d:])
-        step = max(np.max(np.abs(result.x[:d] - phi[:d]) / sd), np.max(np.abs(np.log(new_sd / sd))))
-        phi = result.x
+        new_sd = np.logaddexp(0.0, new[d:])
+        step = max(np.max(np.abs(new[:d] - phi[:d]) / sd), np.max(np.abs(np.log(new_sd / sd))))
+        phi = new
         steps.append(float(step))
         losses.append(float(full_loss))
         trace.append(passes())
@@ -185,30 +210,55 @@ def fit_full_data(
             converged = True
             break
     d = phi.size // 2
-    covariance = _mean_covariance(on_sub, phi)
+    covariance = _mean_covariance(objective, sub, n0, phi)
     return FullDataFit(phi[:d], phi[d:], converged, passes(), np.array(steps),
                        np.array(losses), np.array(trace), n0, iterations,
                        covariance)  # fmt: skip
 
 
-def _mean_covariance(
-    on_sub: Callable[[np.ndarray], tuple[float, Any]], phi: np.ndarray
-) -> np.ndarray | None:
-    """Linear-response covariance of the means: the inverse Hessian of the objective.
+def _scaled_minimize(
+    function: Callable[[np.ndarray], tuple[float, Any]], phi: np.ndarray
+) -> tuple[np.ndarray, Any]:
+    """L-BFGS from ``phi`` in units of its sds (means) and of log sds (rho).
 
-    Central differences of the subsample gradient (the gradient correction is linear,
-    so it has the same Hessian); its relative error is that of the subsample, about
-    sqrt(dim / n0). None when it is not positive definite.
+    At large N the posterior sds differ by orders of magnitude from one coordinate to
+    the next and the objective is of order N: in these units the Hessian is near the
+    correlation matrix, and ``gtol`` is an error in sds (about 1e-3 sd).
     """
     d = phi.size // 2
     sd = np.logaddexp(0.0, phi[d:])
-    hessian = np.empty((d, d))
-    for i in range(d):
-        h = 1e-3 * sd[i]
-        up, down = phi.copy(), phi.copy()
-        up[i] += h
-        down[i] -= h
-        hessian[:, i] = (on_sub(up)[1][:d] - on_sub(down)[1][:d]) / (2 * h)
+    scale = np.concatenate([sd, np.ones(d)])
+
+    def scaled(x: np.ndarray) -> tuple[float, Any]:
+        value, grad = function(phi + scale * x)
+        return value, grad * scale
+
+    result = minimize(scaled, np.zeros_like(phi), jac=True, method="L-BFGS-B",
+                      options={"gtol": 1e-4, "ftol": 1e-12, "maxiter": 500})  # fmt: skip
+    return phi + scale * result.x, result
+
+
+def _mean_covariance(
+    objective: _Objective, sub: Rows, n0: int, phi: np.ndarray
+) -> np.ndarray | None:
+    """Linear-response covariance of the means: the inverse Hessian of the objective.
+
+    Central differences of the gradient of log p on the subsample (the gradient
+    correction is linear, so it has the same Hessian), in one evaluation at the points
+    ``theta_s +- h e_i`` for the first ``HESSIAN_DRAWS`` fixed draws (antithetic pairs:
+    their average Hessian is that of all draws up to the change of curvature across
+    the posterior, of relative order 1/N). Its relative error is that of the subsample,
+    about sqrt(dim / n0). None when it is not positive definite.
+    """
+    d = phi.size // 2
+    sd = np.logaddexp(0.0, phi[d:])
+    z = objective.z[: min(HESSIAN_DRAWS, len(objective.z))]
+    h = 1e-3 * sd
+    shifts = np.concatenate([np.diag(h), -np.diag(h)])  # (2d, d)
+    theta = (phi[:d] + sd * z)[:, None, :] + shifts[None, :, :]  # (draws, 2d, d)
+    _, grad = objective.gradients(theta.reshape(-1, d), _split(sub, CHUNK_ROWS), n0)
+    grad = grad.reshape(len(z), 2, d, d).mean(axis=0)  # [sign, i, :]: gradient at +-h e_i
+    hessian = -(grad[0] - grad[1]).T / (2 * h)[None, :]
     hessian = (hessian + hessian.T) / 2
     try:
         np.linalg.cholesky(hessian)

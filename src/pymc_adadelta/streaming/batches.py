@@ -1,16 +1,18 @@
 """`StreamingBatches`: fit on data larger than memory, one batch per step, read ahead.
 
-The observed data stay on disk (a zarr array, or dask, h5py, NumPy arrays); the model
+The observed data stay on disk (a zarr array, Parquet columns through `ParquetColumns`,
+or dask, h5py, NumPy arrays); the model
 holds one batch in its ``pm.Data`` containers, and the callback puts the next batch
 there after every step, while a background thread reads the batches after it.
 """
 
 from __future__ import annotations
 
+import os
 import time
 import weakref
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -20,6 +22,7 @@ import pymc as pm
 from pymc_adadelta._validation import check_positive_int
 from pymc_adadelta.approx.full_data import DataLeaf, register_source
 from pymc_adadelta.streaming.checks import Stream, check_streams, check_total_size, pair_sources
+from pymc_adadelta.streaming.parquet import ParquetColumns
 from pymc_adadelta.streaming.read_order import (
     Batch,
     BatchCutter,
@@ -44,9 +47,9 @@ class StreamingBatches:
     Parameters
     ----------
     source : array, sequence of arrays or mapping of str to array
-        The rows, along the first axis: a zarr array (or a dask, h5py or NumPy array),
-        or one array per data container, all of the same length. Only the rows being
-        read are in memory.
+        The rows, along the first axis: a zarr array (or Parquet columns as a
+        `ParquetColumns`, a dask, h5py or NumPy array), or one array per data
+        container, all of the same length. Only the rows being read are in memory.
     data : str, pm.Data variable or sequence of them, optional
         The model's data containers that ``source`` feeds, in the same order. Leave out
         when ``source`` is a mapping: its keys name the containers. Each container's
@@ -148,6 +151,22 @@ class StreamingBatches:
             self._feed()
         except StreamedDataError as error:  # bad rows: raised by the fit's first step
             self._pending_error = error
+
+    @classmethod
+    def from_parquet(
+        cls, path: str | os.PathLike[str], columns: Mapping[str, str | Sequence[str]], **kwargs: Any
+    ) -> StreamingBatches:
+        """Stream the columns of a Parquet file into the data containers they are mapped to.
+
+        ``columns`` maps a container's name to one column (a 1-D container) or a list of
+        columns (a 2-D one, in that order); the other keywords are those of the class.
+        Row groups play the part of chunks: each is read whole, ahead of the fit.
+
+        >>> stream = StreamingBatches.from_parquet(  # doctest: +SKIP
+        ...     "rows.parquet", {"x": ["x1", "x2"], "y": "y"}, batch_size=1000)
+        """
+        sources = {name: ParquetColumns(path, cols) for name, cols in columns.items()}
+        return cls(sources, batch_size=kwargs.pop("batch_size"), **kwargs)
 
     def __call__(self, approx: Any, losses: np.ndarray | None, i: int) -> None:
         """Put the batch of step ``i + 1`` into the data containers.

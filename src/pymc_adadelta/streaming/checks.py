@@ -122,7 +122,8 @@ def _container(item: Any, model: Any) -> SharedVariable:
 def _array(label: str, array: Any) -> Any:
     if not all(hasattr(array, attr) for attr in ("shape", "dtype", "__getitem__")):
         raise TypeError(
-            f"{label} must be an array (zarr, dask, h5py or NumPy), got {type(array).__name__}"
+            f"{label} must be an array (zarr, ParquetColumns, dask, h5py or NumPy), got "
+            f"{type(array).__name__}"
         )
     if len(array.shape) == 0:
         raise ValueError(f"{label} must have at least one dimension, got shape ()")
