@@ -74,7 +74,7 @@ def test_restore_after_pymc_raises_on_a_nan_loss(model):
         ({"optimizer": "adadelta"}, TypeError, "optimizer must be an Adadelta or None"),
         ({"every": 0}, ValueError, "every must be an integer >= 1, got 0"),
         ({"window": 5}, ValueError, "window must be 0 .off. or at least 20 steps, got 5"),
-        ({"threshold": -1.0}, ValueError, "threshold must be > 0"),
+        ({"threshold": -1.0}, ValueError, "threshold must be a number > 0"),
     ],
 )
 def test_bad_arguments(kwargs, error, match):
