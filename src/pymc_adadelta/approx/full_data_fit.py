@@ -61,7 +61,7 @@ class FullDataFit(NamedTuple):
 
 
 def subsample_rows(whole: FullData, rows: int, rng: np.random.Generator) -> Rows:
-    """``rows`` random rows of the data (random whole chunks for chunked sources)."""
+    """``rows`` random rows of the data (random chunks, whole but the last, when chunked)."""
     source = whole.leaves[0].source
     if isinstance(source, np.ndarray):
         index = np.sort(rng.choice(whole.length, rows, replace=False))
@@ -72,7 +72,8 @@ def subsample_rows(whole: FullData, rows: int, rng: np.random.Generator) -> Rows
     got = 0
     bounds = whole.bounds(min(rows, CHUNK_ROWS))
     for k in rng.permutation(len(bounds) - 1):
-        start, stop = int(bounds[k]), int(bounds[k + 1])
+        start = int(bounds[k])
+        stop = min(int(bounds[k + 1]), start + rows - got)
         parts.append(whole.read(start, stop))
         got += stop - start
         if got >= rows:
@@ -166,6 +167,7 @@ def fit_full_data(
         n0 = n
     objective = _Objective(whole, approx, fixed_draws(draws, start.size // 2, rng))
     sub = subsample_rows(whole, n0, rng)
+    n0 = len(sub[0])  # whole chunks of a chunked source: about n0 rows
 
     def on_sub(phi: np.ndarray) -> tuple[float, Any]:
         return objective.on_chunks(phi, _split(sub, CHUNK_ROWS), n0)
