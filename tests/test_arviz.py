@@ -203,3 +203,20 @@ def test_exported_khat_is_psis_khat(result):
     data = to_arviz(result, draws=100, random_seed=4)
     assert data.attrs["psis_khat_draws"] == KHAT_DRAWS
     assert data.attrs["psis_khat"] == pytest.approx(psis_khat(result, random_seed=4), abs=1e-9)
+
+
+def test_a_drifted_fit_mean_is_replaced_by_the_warm_start_optimum(result):
+    from dataclasses import replace
+
+    from pymc_adadelta.approx.corrected import choose_covariance
+
+    chosen = choose_covariance(result.approx, result)
+    assert chosen.label == "linear_response"
+    optimum = result.warm_start.mean
+    sd = np.sqrt(np.diag(result.warm_start.covariance))
+    drifted = replace(result, warm_start=result.warm_start._replace(mean=optimum + 2 * sd))
+    moved = choose_covariance(result.approx, drifted)
+    assert moved.mean_label == "warm_start"
+    np.testing.assert_allclose(moved.mean, optimum + 2 * sd)
+    data = to_arviz(drifted, draws=20, random_seed=1, khat_draws=20)
+    assert data.attrs["mean"] == "warm_start"

@@ -17,11 +17,17 @@ import numpy as np
 from pymc_adadelta.approx.draws import ApproxDraws, approximation_draws, gaussian_moments
 from pymc_adadelta.approx.layout import ordering
 
-__all__ = ["COVARIANCES", "ChosenCovariance", "choose_covariance", "export_draws",
+__all__ = ["COVARIANCES", "MEAN_DRIFT_SDS", "ChosenCovariance", "choose_covariance", "export_draws",
            "gaussian_draws"]  # fmt: skip
 
 #: Accepted values of ``covariance=`` in `to_arviz` / `psis_khat`.
 COVARIANCES = ("auto", "linear_response", "approximation")
+#: With linear response, the fit's mean is used unless it lies further than this many
+#: linear-response sds from the warm start's optimum in some coordinate: then Adadelta's
+#: refinement was swamped by its own step scale (sblrc: posterior sds ~1e-3 against
+#: Adadelta's ~sqrt(epsilon) = 1e-3 steps; the fit's mean was 0.80 ref sd off, the
+#: optimum's 0.08), and the optimum's mean is used.
+MEAN_DRIFT_SDS = 0.5
 
 
 class ChosenCovariance(NamedTuple):
@@ -35,11 +41,17 @@ class ChosenCovariance(NamedTuple):
         The linear-response covariance (None for ``"approximation"``).
     reason : str
         Why (``"ok"``, ``"no warm start"``, the warm start's ``covariance_reason``, ...).
+    mean : ndarray or None
+        The mean to draw around (None: the approximation's).
+    mean_label : str
+        ``"fit"`` or ``"warm_start"`` (see `MEAN_DRIFT_SDS`).
     """
 
     label: str
     matrix: np.ndarray | None
     reason: str
+    mean: np.ndarray | None = None
+    mean_label: str = "fit"
 
 
 def choose_covariance(approx: Any, result: Any, covariance: str = "auto") -> ChosenCovariance:
@@ -53,7 +65,14 @@ def choose_covariance(approx: Any, result: Any, covariance: str = "auto") -> Cho
         return ChosenCovariance("approximation", None, "requested")
     matrix, reason = _linear_response_of(approx, result)
     if matrix is not None:
-        return ChosenCovariance("linear_response", matrix, "ok")
+        fit_mean = np.concatenate([gaussian_moments(g).mean for g in approx.groups])
+        optimum = getattr(result.warm_start, "mean", None)
+        if optimum is not None:
+            optimum = np.asarray(optimum, dtype=np.float64)
+            drift = np.abs(fit_mean - optimum) / np.sqrt(np.diag(matrix))
+            if optimum.shape == fit_mean.shape and drift.max() > MEAN_DRIFT_SDS:
+                return ChosenCovariance("linear_response", matrix, "ok", optimum, "warm_start")
+        return ChosenCovariance("linear_response", matrix, "ok", fit_mean, "fit")
     if covariance == "linear_response":
         raise ValueError(f"covariance='linear_response': there is none ({reason})")
     return ChosenCovariance("approximation", None, reason)
@@ -75,10 +94,15 @@ def _linear_response_of(approx: Any, result: Any) -> tuple[np.ndarray | None, st
 
 
 def gaussian_draws(
-    approx: Any, covariance: np.ndarray, draws: int, rng: np.random.Generator
+    approx: Any,
+    covariance: np.ndarray,
+    draws: int,
+    rng: np.random.Generator,
+    mean: np.ndarray | None = None,
 ) -> ApproxDraws:
-    """Draws from ``N(mean of approx, covariance)`` with their log densities."""
-    mean = np.concatenate([gaussian_moments(g).mean for g in approx.groups])
+    """Draws from ``N(mean, covariance)`` (default mean: the approximation's)."""
+    if mean is None:
+        mean = np.concatenate([gaussian_moments(g).mean for g in approx.groups])
     chol = np.linalg.cholesky(covariance)
     eps = rng.standard_normal((draws, mean.size))
     flat = mean + eps @ chol.T
@@ -101,4 +125,4 @@ def export_draws(
     """``draws`` draws from the chosen Gaussian (see `choose_covariance`)."""
     if chosen.matrix is None:
         return approximation_draws(approx, draws, rng)
-    return gaussian_draws(approx, chosen.matrix, draws, rng)
+    return gaussian_draws(approx, chosen.matrix, draws, rng, chosen.mean)

@@ -31,7 +31,7 @@ from scipy.sparse.linalg import LinearOperator, cg
 from pymc_adadelta.approx.layout import latent_labels
 
 __all__ = ["CG_MAX_DIM", "DENSE_MAX_DIM", "LinearResponse", "covariance_dataarray",
-           "linear_response", "newton_refine"]  # fmt: skip
+           "linear_response", "mean_dataarray", "newton_refine"]  # fmt: skip
 
 #: Largest latent dimension whose covariance uses the dense Hessian.
 DENSE_MAX_DIM = 400
@@ -127,3 +127,9 @@ def covariance_dataarray(approx: Any, covariance: np.ndarray) -> xr.DataArray:
     return xr.DataArray(covariance, dims=("latent", "latent_bis"),
                         coords={"latent": labels, "latent_bis": labels},
                         name="linear_response_covariance")  # fmt: skip
+
+
+def mean_dataarray(approx: Any, mean: np.ndarray) -> xr.DataArray:
+    """A flat latent mean labelled by coordinate: dim ``latent``."""
+    return xr.DataArray(mean, dims=("latent",), coords={"latent": latent_labels(approx)},
+                        name="warm_start_mean")  # fmt: skip

@@ -33,6 +33,7 @@ from pymc_adadelta.approx.fixed_draw import FixedDrawObjective
 from pymc_adadelta.approx.linear_response import (
     covariance_dataarray,
     linear_response,
+    mean_dataarray,
     newton_refine,
 )
 
@@ -69,6 +70,8 @@ class WarmStart(NamedTuple):
         Wall time of the whole warm start, compilation included.
     covariance_seconds : float
         The part spent on the linear-response covariance.
+    mean : xarray.DataArray or None
+        The optimum's mean of the unconstrained latent vector (dim ``latent``).
     """
 
     applied: bool
@@ -81,6 +84,7 @@ class WarmStart(NamedTuple):
     mode: str = ""
     seconds: float = 0.0
     covariance_seconds: float = 0.0
+    mean: xr.DataArray | None = None
 
 
 def warm_start(
@@ -166,6 +170,7 @@ def _warm_start(
         covariance=None if cov is None else covariance_dataarray(approx, cov),
         covariance_reason="off" if response is None else response.reason,
         newton_iterations=newton_iterations, mode=objective.mode, covariance_seconds=seconds,
+        mean=mean_dataarray(approx, eta[: mean.size]),
     )  # fmt: skip
 
 

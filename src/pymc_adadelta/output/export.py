@@ -9,7 +9,9 @@ ArviZ 1.x) with these groups:
   `FitResult` whose warm start computed a linear-response covariance is exported as the
   Gaussian with the fit's mean and that covariance (`pymc_adadelta.approx.corrected`);
   ``attrs["covariance"]`` says ``"linear_response"`` or ``"approximation"`` (and
-  ``attrs["covariance_reason"]`` why, for the latter);
+  ``attrs["covariance_reason"]`` why, for the latter); ``attrs["mean"]`` says whose mean
+  was used with linear response: ``"fit"``, or ``"warm_start"`` when the fit's mean drifted
+  more than `MEAN_DRIFT_SDS` linear-response sds from the warm start's optimum;
 - ``sample_stats``: ``lp`` (log p on the unconstrained scale), ``logq`` and
   ``log_weight = lp - logq`` per draw;
 - ``observed_data`` and ``constant_data`` as PyMC writes them;
@@ -206,6 +208,8 @@ def _export_chain(
     attrs["covariance"] = chosen.label
     if chosen.label != "linear_response":
         attrs["covariance_reason"] = chosen.reason
+    else:
+        attrs["mean"] = chosen.mean_label  # "warm_start" when the fit's mean drifted
     if log_weights and np.isfinite(q.logq).all():  # particles have no q: nothing to flag
         attrs["psis_khat_flag"] = warn_if_bad(khat, total, chosen) or "ok"
     return _ChainExport(p.posterior, stats, datasets, attrs)
