@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import logging
+import sys
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,6 +24,8 @@ __all__ = [
     "BACKEND_MODES",
     "PYMC_MAJOR",
     "PYTENSOR_MAJOR",
+    "VI_DRAWS",
+    "VI_DRAWS_ATTR",
     "arviz_group",
     "arviz_root_attrs",
     "available_backends",
@@ -74,6 +78,9 @@ def make_arviz(
 
         as_kwargs: dict[str, Any] = dict(groups)
         idata = az.from_dict(**as_kwargs, coords=coords, dims=dims)
+        if "posterior" in idata.groups():
+            idata.posterior.attrs[VI_DRAWS_ATTR] = VI_DRAWS
+            _quiet_one_chain_shape_warning()
         with warnings.catch_warnings():  # groups outside ArviZ 0's schema are fine here
             warnings.filterwarnings("ignore", message=".*not defined in the InferenceData")
             idata.add_groups({name: ds for name, ds in datasets.items()})
@@ -82,9 +89,57 @@ def make_arviz(
     from arviz_base import from_dict
 
     tree = from_dict(dict(groups), coords=coords, dims=dims, attrs={"/": dict(attrs)})
+    if "posterior" in tree.children:
+        tree["posterior"].attrs[VI_DRAWS_ATTR] = VI_DRAWS
     for name, ds in datasets.items():
         tree[name] = xr.DataTree(ds)
     return tree
+
+
+#: The posterior's attribute that marks draws of a variational approximation.
+VI_DRAWS_ATTR = "draws_from"
+VI_DRAWS = "variational approximation"
+
+
+class _OneChainVIFilter(logging.Filter):
+    """Drop ArviZ 0.x's one-chain shape warning when the data are an export's VI draws.
+
+    ArviZ 0.x's ``summary``, ``rhat`` and friends log "Shape validation failed: input_shape:
+    (1, N), minimum_shape: (chains=2, ...)" for any one-chain posterior and report R-hat as
+    NaN. For VI draws that is the expected answer, not a problem (one fit gives no R-hat;
+    docs/diagnostics.md), so the warning is dropped when a caller up the stack holds a
+    posterior marked with `VI_DRAWS_ATTR`. One-chain MCMC keeps its warning; ArviZ 1.x
+    has no such warning.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if not (message.startswith("Shape validation failed: input_shape: (1,")
+                and "chains=2" in message):  # fmt: skip
+            return True
+        frame = sys._getframe(1)
+        while frame is not None:
+            if any(_is_vi_posterior(value) for value in frame.f_locals.values()):
+                return False
+            frame = frame.f_back  # type: ignore[assignment]
+        return True
+
+
+def _is_vi_posterior(value: Any) -> bool:
+    if not isinstance(value, xr.Dataset):
+        value = (
+            getattr(value, "posterior", None) if type(value).__name__ == "InferenceData" else None
+        )
+    return isinstance(value, xr.Dataset) and value.attrs.get(VI_DRAWS_ATTR) == VI_DRAWS
+
+
+def _quiet_one_chain_shape_warning() -> None:
+    """Install `_OneChainVIFilter` on ArviZ 0.x's logger, once."""
+    import arviz as az
+
+    logger = getattr(az, "_log", None)
+    if logger is not None and not any(isinstance(f, _OneChainVIFilter) for f in logger.filters):
+        logger.addFilter(_OneChainVIFilter())
 
 
 def is_arviz_data(obj: Any) -> bool:
@@ -111,6 +166,7 @@ def load_arviz(path: str | Path) -> Any:
     if ARVIZ_MAJOR == 0:
         import arviz as az
 
+        _quiet_one_chain_shape_warning()
         return az.from_netcdf(path)
     return xr.open_datatree(path).load()
 
