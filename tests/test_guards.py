@@ -2,7 +2,7 @@ import numpy as np
 import pymc as pm
 import pytest
 
-from pymc_adadelta import Adadelta, DivergenceGuard
+from pymc_adadelta import Adadelta, DivergenceGuard, fit, psis_khat, to_arviz
 
 from .conftest import regression_model
 
@@ -80,3 +80,74 @@ def test_restore_after_pymc_raises_on_a_nan_loss(model):
 def test_bad_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):
         DivergenceGuard(**kwargs)
+
+
+def nan_after(step, flag):
+    def callback(approx, losses, i):
+        if i == step:
+            flag.set_value(1.0)
+
+    return callback
+
+
+def model_that_breaks():
+    """The gradient of ``a`` is NaN once ``flag`` is set; the loss is inf once ``blow`` is."""
+    import pytensor.tensor as pt
+
+    with pm.Model() as model:
+        flag = pm.Data("flag", 0.0)
+        blow = pm.Data("blow", 0.0)
+        a = pm.Normal("a", 0.0, 1.0)
+        pm.Normal("b", 0.0, 1.0, shape=2)
+        pm.Potential("p", pt.switch(flag > 0, pt.sqrt(-1.0 - a**2), 0.0))
+        pm.Potential("q", pt.switch(blow > 0, -np.inf, 0.0))
+    return model, flag, blow
+
+
+@pytest.mark.parametrize("step", [1, 3, 25])
+def test_divergence_at_any_step_restores_a_finite_state_and_says_where(step):
+    model, flag, _ = model_that_breaks()
+    result = fit(1000, model=model, warm_start=False, convergence=None,
+                 callbacks=[nan_after(step, flag)], progressbar=False, random_seed=1)  # fmt: skip
+    assert result.stop_reason == "non-finite"
+    assert result.affected == ("a",)
+    assert all(np.isfinite(p.get_value()).all() for p in result.approx.params)
+    assert result.n_steps == result.optimizer.state.n_steps <= step
+    assert len(result.approx.hist) == result.n_steps
+    assert np.isfinite(result.approx.hist).all()
+
+
+def test_an_infinite_loss_stops_at_once():
+    model, _, blow = model_that_breaks()
+    seen = []
+
+    def blow_at_7(approx, losses, i):
+        seen.append(i)
+        if i == 7:
+            blow.set_value(1.0)
+
+    result = fit(1000, model=model, warm_start=False, convergence=None, callbacks=[blow_at_7],
+                 progressbar=False, random_seed=1)  # fmt: skip
+    assert result.stop_reason == "non-finite" and max(seen) == 7
+    assert all(np.isfinite(p.get_value()).all() for p in result.approx.params)
+
+
+def test_the_warm_start_solution_is_kept_when_the_first_step_diverges():
+    model, flag, _ = model_that_breaks()
+    flag.set_value(0.0)
+    result = fit(1000, model=model, convergence=None, callbacks=[nan_after(1, flag)],
+                 progressbar=False, random_seed=1)  # fmt: skip
+    assert result.warm_start.applied and result.stop_reason == "non-finite"
+    mu = result.approx.params[0].get_value()
+    np.testing.assert_allclose(mu, 0.0, atol=0.1)  # the warm start's optimum: N(0, 1) priors
+
+
+def test_export_refuses_non_finite_parameters():
+    with pm.Model():
+        pm.Normal("x", 0.0, 1.0)
+        approx = pm.fit(5, progressbar=False)
+    approx.params[0].set_value(np.array([np.nan]))
+    with pytest.raises(ValueError, match="hold NaN or inf"):
+        to_arviz(approx, 10)
+    with pytest.raises(ValueError, match="hold NaN or inf"):
+        psis_khat(approx, 100)
