@@ -88,8 +88,111 @@ def test_status_names_the_last_check_of_the_rule():
     display = ProgressDisplay(10, rule=rule)
     rule.checks.append({"step": 100, "best_window_rhat": 1.234})
     assert display._status() == "R̂ 1.23"
-    rule.stationary_at = 100
+    rule._rule.stationary_at = 100  # what the R̂ rule records when it finds it
     rule.checks.append({"step": 200, "max_relative_mcse": 0.25})
     assert display._status() == "stationary, MCSE/sd 0.25"
     rule.converged = True
     assert display._status() == "converged"
+
+
+def converging_run(display, clock, rule, last_seen):
+    """Steps 1..last_seen seen by the display; the rule then stops the fit at the next."""
+    run(display, clock, last_seen, 0.001)
+    rule.converged, rule.stop_reason, rule.converged_at = True, "converged", last_seen + 1
+    display.close("converged")
+
+
+@pytest.mark.parametrize("terminal", [False, True])
+def test_nothing_is_cut_at_80_columns(clock, terminal):
+    console = Console(file=io.StringIO(), force_terminal=terminal, width=80)
+    rule = Convergence("mcse", check_every=100, min_steps=100_000)  # a long status text
+    display = ProgressDisplay(50_000, rule=rule, console=console, log_interval=0.5)
+    converging_run(display, clock, rule, 1999)
+    out = console.file.getvalue()
+    assert "…" not in out and "..." not in out
+    assert "first check at step 100000" in out  # the longest status, whole
+    final = out.split("\r")[-1]
+    assert "2000/50000" in final and "converged" in final
+
+
+def test_log_lines_are_never_wrapped_or_cut(clock):
+    console = Console(file=io.StringIO(), force_terminal=False, width=40)
+    display = ProgressDisplay(50_000, console=console, log_interval=0.5)
+    run(display, clock, 1500, 0.001)
+    display.close("interrupted")
+    lines = console.file.getvalue().splitlines()
+    assert len(lines) == 3 and lines[0].startswith("step 501/50000  loss 251  ")
+    assert lines[1].startswith("step 100") and lines[2].startswith("Fitting 1500/50000  ")
+    assert all(len(line) > 40 for line in lines)
+
+
+@pytest.mark.parametrize("terminal", [False, True])
+def test_the_step_the_rule_stopped_at_is_shown(clock, terminal):
+    console = Console(file=io.StringIO(), force_terminal=terminal, width=120)
+    rule = Convergence("mcse", check_every=100, min_steps=100)
+    display = ProgressDisplay(50_000, rule=rule, console=console)
+    converging_run(display, clock, rule, 1999)  # the rule stops the fit at step 2000
+    final = console.file.getvalue().split("\r")[-1]
+    assert "2000/50000" in final and "1999" not in final
+
+
+def test_an_explicit_stop_step_wins(clock):
+    console = Console(file=io.StringIO(), force_terminal=False, width=120)
+    display = ProgressDisplay(1000, console=console)
+    run(display, clock, 499, 0.001)
+    display.close("rising-loss", step=500)
+    assert "Fitting 500/1000" in console.file.getvalue()
+
+
+@pytest.mark.parametrize("terminal", [False, True])
+def test_time_left_is_a_bound_while_running_and_gone_once_stopped(clock, terminal):
+    console = Console(file=io.StringIO(), force_terminal=terminal, width=200)
+    rule = Convergence("mcse", check_every=100, min_steps=100)
+    display = ProgressDisplay(50_000, rule=rule, console=console, log_interval=0.5)
+    run(display, clock, 1000, 0.001)  # 1 s for 1,000 steps: 49 s to step 50,000
+    running = console.file.getvalue()
+    assert "(≤0:49 left)" in running
+    rule.converged, rule.stop_reason, rule.converged_at = True, "converged", 1000
+    display.close("converged")
+    final = console.file.getvalue()[len(running) :].split("\r")[-1]
+    assert "converged" in final and "left" not in final and "0:01" in final
+
+
+def test_time_left_without_a_rule_is_plain(clock):
+    console = Console(file=io.StringIO(), force_terminal=True, width=200)
+    display = ProgressDisplay(2000, console=console)
+    run(display, clock, 1000, 0.001)
+    assert "(0:01 left)" in console.file.getvalue()
+
+
+def test_a_fit_stopped_by_its_rule_shows_its_last_step(capfd):
+    result = fit(model=regression_model(), random_seed=1)
+    out, _ = capfd.readouterr()
+    assert result.stop_reason == "converged" and result.n_steps < 50_000
+    (line,) = out.strip().splitlines()
+    assert line.startswith(f"Fitting {result.n_steps}/50000") and "converged" in line
+    assert "left" not in line
+
+
+def test_plain_pm_fit_says_the_rule_stopped_it(caplog):
+    import logging
+
+    import pymc as pm
+
+    from pymc_adadelta import adadelta
+
+    logger = logging.getLogger("pymc")  # PyMC's own handler; caplog's sits on the root
+    logger.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.INFO, logger="pymc"), pm.Model():
+            pm.Normal("x", 0.0, 1.0, shape=3)
+            rule = Convergence(check_every=500, min_steps=1000)
+            pm.fit(50_000, obj_optimizer=adadelta(), callbacks=[rule], progressbar=False,
+                   random_seed=1)  # fmt: skip
+    finally:
+        logger.removeHandler(caplog.handler)
+    messages = [r.getMessage() for r in caplog.records]
+    assert rule.converged
+    stop = f'Converged at step {rule.converged_at:,d}: Convergence("rhat") stopped the fit as '
+    first = next(i for i, m in enumerate(messages) if m.startswith(stop + "intended"))
+    assert any(m.startswith("Interrupted at") for m in messages[first + 1 :])

@@ -174,7 +174,12 @@ class Convergence:
         iterates = getattr(self._rule, "iterates", None)
         if iterates is not None:
             self.average = iterates.average()
-        raise StopIteration(f"Convergence ({self.rule}) reached at step {i}")
+        # Plain pm.fit logs this message, then "Interrupted at <step - 1> [<percent>%]":
+        # say first that the rule stopped the fit, and that it was not an error.
+        raise StopIteration(
+            f'Converged at step {i:,d}: Convergence("{self.rule}") stopped the fit as '
+            f'intended (PyMC\'s next line calls this early stop "Interrupted")'
+        )
 
     def detached(self) -> Convergence:
         """A copy holding the results only (no iterates, no approximation).
