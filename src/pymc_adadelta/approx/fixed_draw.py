@@ -9,17 +9,17 @@ Two ways to compute it, tried in this order:
 - ``"vectorized"``: the model's log density graph vectorized over the draws
   (`vectorize_graph`) and its gradient, compiled into one function;
 - ``"loop"``: the model's log density and gradient at one point, compiled once and
-  evaluated draw by draw.
+  evaluated draw by draw. This is the fall-back for graphs that cannot be vectorized or
+  differentiated once vectorized, e.g. recursions written with ``pytensor.scan``
+  (vectorizing them can fail with ``grad is not implemented for Composite``), and the
+  first choice for graphs with a ``Scan``: vectorized, a scan runs draw by draw in Python
+  anyway, and measured on arma11 it took 0.34 s per evaluation and 17 s to compile.
 
 Hessian-vector products are central differences of the gradient in both: exact up to
 rounding for quadratic log densities, as cheap per product as the symbolic ones (two
 gradients against about 2.4 gradients' cost, measured on kidiq and diamonds), and with
 no second compilation, which cost as much as the first (32 s against 40 s on
-eight_schools on a loaded machine). This is the fall-back for graphs that cannot be vectorized or differentiated
-  once vectorized, e.g. recursions written with ``pytensor.scan`` (vectorizing them can
-  fail with ``grad is not implemented for Composite``), and the first choice for graphs
-  with a ``Scan``: vectorized, a scan runs draw by draw in Python anyway, and measured
-  on arma11 it took 0.34 s per evaluation and 17 s to compile.
+eight_schools on a loaded machine).
 """
 
 from __future__ import annotations
