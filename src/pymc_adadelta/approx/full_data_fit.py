@@ -14,7 +14,9 @@ Its fixed point is the full-data optimum (the gradients cancel there), and each 
 iteration shrinks the distance to it by about the relative difference of the subsample
 and full-data Hessians, ~sqrt(dim / n0): two or three full passes reach 0.01 sd.
 The iteration stops when an outer step moves no mean by more than ``tol`` of its sd
-and no sd by more than a fraction ``tol``.
+and no sd by more than a fraction ``tol``, or when the distance left, estimated from the
+contraction of the last two steps (step * r / (1 - r), r = step / previous step < 0.5),
+is below ``tol``: the steps of a contraction shrink geometrically.
 """
 
 from __future__ import annotations
@@ -36,9 +38,9 @@ __all__ = ["DRAWS", "FullDataFit", "fit_full_data", "subsample_rows"]
 
 #: Fixed draws of the objective: antithetic and scaled, so exact on Gaussian posteriors,
 #: which large-N posteriors nearly are; each costs one evaluation of the data.
-DRAWS = 10
+DRAWS = 6
 #: Draws at which the Hessian of the linear-response covariance is taken.
-HESSIAN_DRAWS = 4
+HESSIAN_DRAWS = 2
 #: Rows of the rough first fit, which finds the scale of every coordinate.
 ROUGH_ROWS = 2_000
 
@@ -208,8 +210,9 @@ def fit_full_data(
         trace.append(passes())
         if on_step is not None:
             on_step(len(steps), passes(), float(step))
-        if step < tol:
-            converged = True
+        ratio = step / steps[-2] if len(steps) > 1 else 1.0
+        if step < tol or (ratio < 0.5 and step * ratio / (1.0 - ratio) < tol):
+            converged = True  # moved less than tol, or what is left is (geometric series)
             break
     d = phi.size // 2
     covariance = _mean_covariance(objective, sub, n0, phi)

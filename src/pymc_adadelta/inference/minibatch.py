@@ -7,7 +7,9 @@ without stopping and ended 2.5 posterior sd off. For a mean-field ADVI fit of a 
 by ``pm.Minibatch`` or `StreamingBatches`, `fit` therefore minimizes the full-data
 fixed-draw ELBO instead, with a subsample warm start and full-data gradient corrections
 (`pymc_adadelta.approx.full_data_fit`), counting passes over the data; the result says
-``stop_reason="converged"`` when an outer step moved nothing by more than 1% of a sd.
+``stop_reason="converged"`` when an outer step moved nothing by more than 1% of a sd, or
+the steps shrink fast enough that what is left is below that (measured at N=1e6, logistic
+regression, 20 features: 5 passes, means within 0.01 sd of full-data MAP+Laplace).
 The sds are the marginal sds of the linear-response covariance (the inverse Hessian in
 the means), as `WarmStart.covariance` (mean field alone shrinks them on correlated
 posteriors: 0.83 of the Laplace sd measured on the intercept of a logistic regression).
