@@ -13,7 +13,7 @@ from pymc_adadelta.approx.draws import group_sd
 from pymc_adadelta.approx.params import param_entries
 from pymc_adadelta.callbacks.averaging import BlockMeans, flat_params, unflatten
 
-__all__ = ["MAX_RECORDS", "RuleSettings", "TrackedIterates"]
+__all__ = ["MAX_RECORDS", "IterateRule", "RuleSettings", "TrackedIterates"]
 
 #: Most recorded iterates of the tracked coordinates; beyond it every other one is
 #: dropped and the recording stride doubles (a thinned buffer of bounded size).
@@ -111,3 +111,17 @@ class TrackedIterates:
             else np.arange(total)
         )
         self._location = np.concatenate(location)[self._coords]
+
+
+class IterateRule:
+    """What the iterate-based rules share: settings, checks and recorded iterates.
+
+    Also when the iterates were found stationary and from which step they are averaged.
+    """
+
+    def __init__(self, settings: RuleSettings, checks: list[dict[str, float]]):
+        self.settings = settings
+        self.checks = checks
+        self.iterates = TrackedIterates(settings.max_coords, settings.thin)
+        self.stationary_at: int | None = None
+        self.window_start: int | None = None

@@ -21,20 +21,13 @@ import numpy as np
 import xarray as xr
 
 from pymc_adadelta._compat import mcse_of_mean
-from pymc_adadelta.callbacks.convergence.iterates import RuleSettings, TrackedIterates
+from pymc_adadelta.callbacks.convergence.iterates import IterateRule
 
 __all__ = ["RhatRule", "max_split_rhat"]
 
 
-class RhatRule:
+class RhatRule(IterateRule):
     """See the module documentation."""
-
-    def __init__(self, settings: RuleSettings, checks: list[dict[str, float]]):
-        self.settings = settings
-        self.checks = checks
-        self.iterates = TrackedIterates(settings.max_coords, settings.thin)
-        self.stationary_at: int | None = None
-        self.window_start: int | None = None
 
     def __call__(self, approx: Any, losses: np.ndarray | None, i: int) -> bool:
         """Whether the fit converged at step ``i``."""
