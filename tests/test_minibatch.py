@@ -69,3 +69,35 @@ def test_explicit_options_keep_the_stochastic_fit():
         with build(True):
             result = pa.fit(200, convergence=None, progressbar=False, random_seed=1)
     assert result.stop_reason == "max_steps" and result.n_steps == 200
+
+
+def test_the_full_data_fit_on_chunks_of_a_stream_matches_the_fit_on_all_rows():
+    """A subsample of whole zarr chunks, then corrections: the optimum of all the rows."""
+    zarr = pytest.importorskip("zarr")
+    from pymc_adadelta.approx.draws import gaussian_moments
+    from pymc_adadelta.approx.full_data_fit import fit_full_data
+
+    rows = zarr.create_array(zarr.storage.MemoryStore(), shape=(N, 4), chunks=(700, 4),
+                             dtype="float64")  # fmt: skip
+    rows[:] = np.column_stack([X, Y])
+
+    def optimum(model, subsample):
+        approx = pm.MeanField(model=model)
+        group = approx.groups[0]
+        start = np.concatenate([gaussian_moments(group).mean, group.params_dict["rho"].get_value()])
+        return fit_full_data(full_data(model), approx, start, rng=np.random.default_rng(0),
+                             subsample=subsample)  # fmt: skip
+
+    reference = optimum(build(True), N)  # the subsample is all the rows: no corrections
+    with pm.Model() as streamed:
+        data = pm.Data("rows", rows[:100])
+        b = pm.Normal("b", 0, 3, shape=3)
+        sigma = pm.HalfNormal("sigma", 2)
+        pm.Normal("y", pm.math.dot(data[:, :3], b), sigma, observed=data[:, 3], total_size=N)
+        pa.StreamingBatches(rows, "rows", batch_size=100, random_seed=0).close()
+    done = optimum(streamed, 1000)
+    assert reference.converged and done.converged and done.subsample_rows == 1000
+    assert done.loss.size >= 1  # outer steps on the full data
+    sd = np.sqrt(np.diag(reference.covariance))
+    np.testing.assert_allclose((done.mean - reference.mean) / sd, 0.0, atol=0.05)
+    np.testing.assert_allclose(np.sqrt(np.diag(done.covariance)) / sd, 1.0, atol=0.15)
