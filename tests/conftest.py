@@ -83,3 +83,47 @@ def arviz_posterior_plot(data, var_names):
     if ARVIZ_MAJOR == 0:
         return az.plot_posterior(data, var_names=var_names)
     return az.plot_dist(data, var_names=var_names)
+
+
+def normal_mean_model(n=50, seed=0):
+    """A normal mean with known noise; returns the model, posterior mean and sd."""
+    y = np.random.default_rng(seed).normal(1.5, 1.0, size=n)
+    with pm.Model() as model:
+        mu = pm.Normal("mu", 0.0, 10.0)
+        pm.Normal("y", mu, 1.0, observed=y)
+    precision = n + 1 / 100
+    return model, y.sum() / precision, 1 / np.sqrt(precision)
+
+
+SCHOOLS_Y = np.array([28.0, 8.0, -3.0, 7.0, -1.0, 1.0, 18.0, 12.0])
+SCHOOLS_SD = np.array([15.0, 10.0, 16.0, 11.0, 9.0, 11.0, 10.0, 18.0])
+
+
+def centered_schools() -> pm.Model:
+    """Centered eight schools: a funnel that mean-field ADVI cannot represent."""
+    with pm.Model() as model:
+        mu = pm.Normal("mu", 0.0, 5.0)
+        tau = pm.HalfCauchy("tau", 5.0)
+        theta = pm.Normal("theta", mu, tau, shape=8)
+        pm.Normal("y", theta, SCHOOLS_SD, observed=SCHOOLS_Y)
+    return model
+
+
+def collinear_regression() -> pm.Model:
+    """Two predictors with correlation 0.99995: mean field misses the correlation."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=100)
+    X = np.column_stack([x, x + 0.01 * rng.normal(size=100), rng.normal(size=100)])
+    with pm.Model() as model:
+        b = pm.Normal("b", 0.0, 10.0, shape=3)
+        sigma = pm.HalfNormal("sigma", 2.0)
+        pm.Normal("y", X @ b, sigma, observed=X @ [1.0, 1.0, -0.5] + rng.normal(size=100))
+    return model
+
+
+def gaussian_means() -> pm.Model:
+    """Normal means with known noise: the posterior is exactly mean-field Gaussian."""
+    with pm.Model() as model:
+        mu = pm.Normal("mu", 0.0, 10.0, shape=2)
+        pm.Normal("y", mu, 1.0, observed=np.random.default_rng(0).normal(size=(50, 2)))
+    return model

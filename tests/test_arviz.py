@@ -9,8 +9,7 @@ from pymc_adadelta import Convergence, adadelta, fit, plot_history, to_arviz
 from pymc_adadelta._compat import ARVIZ_MAJOR, arviz_group, load_arviz
 from pymc_adadelta.output.diagnostics import KHAT_DRAWS
 
-from .conftest import arviz_posterior_plot
-from .test_convergence import normal_mean_model
+from .conftest import arviz_posterior_plot, normal_mean_model
 
 GROUPS = {"posterior", "sample_stats", "observed_data", "constant_data", "vi_parameters",
           "optimization"}  # fmt: skip

@@ -4,14 +4,7 @@ import pytest
 
 from pymc_adadelta import Convergence, adadelta
 
-
-def normal_mean_model(n=50, seed=0):
-    y = np.random.default_rng(seed).normal(1.5, 1.0, size=n)
-    with pm.Model() as model:
-        mu = pm.Normal("mu", 0.0, 10.0)
-        pm.Normal("y", mu, 1.0, observed=y)
-    precision = n + 1 / 100
-    return model, y.sum() / precision, 1 / np.sqrt(precision)
+from .conftest import normal_mean_model
 
 
 def drive(rule, approx, path):

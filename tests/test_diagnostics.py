@@ -2,10 +2,11 @@ import warnings
 
 import pymc as pm
 import pytest
-from benchmarks.models import centered_schools, collinear_regression, gaussian_means
 
 from pymc_adadelta import adadelta, psis_khat
 from pymc_adadelta.output.diagnostics import ApproximationWarning
+
+from .conftest import centered_schools, collinear_regression, gaussian_means
 
 
 def fit_advi(model: pm.Model, n: int) -> object:

@@ -5,7 +5,7 @@ import pytest
 from pymc_adadelta import Adadelta, Checkpoint, Convergence, FitResult, fit
 from pymc_adadelta.inference.options import WARM_LEARNING_RATE
 
-from .test_convergence import normal_mean_model
+from .conftest import normal_mean_model
 
 
 def test_fit_stops_by_itself_and_returns_the_average():

@@ -4,8 +4,7 @@ import pytest
 from pymc_adadelta import fit, to_arviz
 from pymc_adadelta.approx.static_shapes import give_static_shapes
 
-from .conftest import regression_model
-from .test_convergence import normal_mean_model
+from .conftest import normal_mean_model, regression_model
 
 pytest.importorskip("jax")
 

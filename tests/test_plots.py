@@ -3,11 +3,12 @@ import matplotlib
 matplotlib.use("Agg")
 
 import numpy as np
+import pymc as pm
 import pytest
 
 from pymc_adadelta import Convergence, fit, plot_history, to_arviz
 
-from .test_convergence import normal_mean_model
+from .conftest import normal_mean_model
 
 
 @pytest.fixture(scope="module")
@@ -83,3 +84,21 @@ def test_a_trackers_history_from_plain_pm_fit():
 def test_other_objects_are_refused():
     with pytest.raises(TypeError, match="result_or_data must be a FitResult"):
         plot_history([1.0, 2.0])
+
+
+def test_an_export_of_several_fits_draws_one_loss_line_per_fit():
+    import matplotlib.pyplot as plt
+
+    with pm.Model():
+        pm.Normal("x", 0.0, 1.0, shape=2)
+        results = fit(300, chains=2, cores=1, convergence=None, progressbar=False,
+                      random_seed=1)  # fmt: skip
+    data = results.to_arviz(draws=50, random_seed=1)
+    fig = plot_history(data, smooth=10)
+    loss_ax = fig.axes[0]
+    labels = [line.get_label() for line in loss_ax.get_lines()]
+    assert {"chain 0", "chain 1"} <= set(labels)
+    for chain, result in enumerate(results):
+        line = next(ln for ln in loss_ax.get_lines() if ln.get_label() == f"chain {chain}")
+        np.testing.assert_allclose(line.get_ydata(), result.approx.hist)
+    plt.close(fig)

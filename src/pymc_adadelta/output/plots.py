@@ -106,28 +106,44 @@ def _from_tracker_history(history: xr.Dataset) -> xr.Dataset | None:
     return xr.merge([history[["loss"]], summaries], combine_attrs="drop")
 
 
+def _chains(data: xr.Dataset | xr.DataArray) -> list[Any]:
+    """The ``chain`` coordinate values of an export of several fits, or ``[None]``."""
+    return list(data["chain"].to_numpy()) if "chain" in data.dims else [None]
+
+
 def _plot_loss(ax: Any, history: xr.Dataset, smooth: int | None) -> None:
-    loss = history["loss"].to_numpy()
-    steps = history["iteration"].to_numpy()
-    width = smooth or max(1, len(loss) // 100)
-    ax.plot(steps, loss, lw=0.5, alpha=0.4, color="C0", label="loss")
-    if width > 1 and len(loss) >= width:
-        smoothed = np.convolve(loss, np.ones(width) / width, mode="valid")
-        ax.plot(steps[width - 1 :], smoothed, color="C0", label=f"moving mean of {width}")
-    low, high = np.nanpercentile(loss, [0.5, 99.5])  # early spikes would flatten the rest
+    """The loss per step and its moving mean; one pair of lines per fit of several."""
+    chains = _chains(history)
+    everything = history["loss"].to_numpy()
+    for k, chain in enumerate(chains):
+        one = history if chain is None else history.sel(chain=chain)
+        finite = np.isfinite(one["loss"].to_numpy())  # shorter fits are padded with NaN
+        loss, steps = one["loss"].to_numpy()[finite], one["iteration"].to_numpy()[finite]
+        name = "loss" if chain is None else f"chain {chain}"
+        width = smooth or max(1, len(loss) // 100)
+        ax.plot(steps, loss, lw=0.5, alpha=0.4, color=f"C{k}", label=name)
+        if width > 1 and len(loss) >= width:
+            smoothed = np.convolve(loss, np.ones(width) / width, mode="valid")
+            label = f"moving mean of {width}" + ("" if chain is None else f" ({name})")
+            ax.plot(steps[width - 1 :], smoothed, color=f"C{k}", label=label)
+    low, high = np.nanpercentile(everything, [0.5, 99.5])  # early spikes would flatten the rest
     if high > low:
         ax.set_ylim(low - 0.05 * (high - low), high + 0.05 * (high - low))
     ax.set_ylabel("loss")
 
 
 def _plot_summary(ax: Any, values: xr.DataArray) -> None:
+    """One line per (parameter, variable), and per fit for an export of several fits."""
     steps = values["tracked_iteration"].to_numpy()
-    for k, param in enumerate(values["param"].to_numpy()):
-        for j, variable in enumerate(values["variable"].to_numpy()):
-            trace = values.sel(param=param, variable=variable).to_numpy()
-            if np.isfinite(trace).any():
-                ax.plot(steps, trace, color=f"C{j}", ls=["-", "--", ":"][k % 3], lw=1,
-                        label=f"{param}: {variable}")  # fmt: skip
+    for c, chain in enumerate(_chains(values)):
+        one = values if chain is None else values.sel(chain=chain)
+        for k, param in enumerate(one["param"].to_numpy()):
+            for j, variable in enumerate(one["variable"].to_numpy()):
+                trace = one.sel(param=param, variable=variable).to_numpy()
+                if np.isfinite(trace).any():
+                    ax.plot(steps, trace, color=f"C{j}", ls=["-", "--", ":"][k % 3], lw=1,
+                            alpha=1.0 if c == 0 else 0.5,
+                            label=f"{param}: {variable}" if c == 0 else None)  # fmt: skip
     ax.set_yscale("log")
     ax.set_ylabel(str(values.name))
     ax.legend(loc="upper right", fontsize="x-small", ncol=2)
