@@ -119,3 +119,33 @@ def test_stan_rule_stops_on_the_relative_loss_change():
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         Convergence(**kwargs)
+
+
+@pytest.mark.parametrize("rule_name", ["rhat", "mcse"])
+def test_memory_is_bounded_whatever_the_number_of_steps(rule_name):
+    import tracemalloc
+
+    from pymc_adadelta.callbacks.convergence.iterates import MAX_RECORDS
+
+    dim = 500
+    with pm.Model() as model:
+        pm.Normal("x", 0.0, 1.0, shape=dim)
+    approx = pm.ADVI(model=model).approx
+    mu, rho = approx.params
+    rng = np.random.default_rng(0)
+    rule = Convergence(rule_name, mcse_threshold=1e-9, min_window=500)  # never converges
+    tracemalloc.start()
+    traced = {}
+    for i in range(1, 60_001):
+        if i % rule.thin == 0:
+            mu.set_value(0.05 * rng.standard_normal(dim))
+            rho.set_value(0.05 * rng.standard_normal(dim))
+        rule(approx, None, i)
+        if i in (20_000, 60_000):
+            traced[i] = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    iterates = rule._rule.iterates
+    assert len(iterates.values) <= MAX_RECORDS and len(iterates.means.sums) <= 64
+    # a full copy per record would be 6,000 x 1,000 x 8 bytes = 46 MiB more
+    assert traced[60_000] - traced[20_000] < 8 * 2**20
+    assert not rule.converged

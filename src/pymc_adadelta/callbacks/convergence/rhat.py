@@ -14,13 +14,11 @@ for location coordinates.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
-import xarray as xr
 
-from pymc_adadelta._compat import mcse_of_mean
+from pymc_adadelta._compat import mcse_of_mean, split_rhat
 from pymc_adadelta.callbacks.convergence.iterates import IterateRule
 
 __all__ = ["RhatRule", "max_split_rhat"]
@@ -82,10 +80,4 @@ def max_split_rhat(draws: np.ndarray, sizes: np.ndarray) -> np.ndarray:
     windows = np.stack(
         [draws[np.linspace(n - size, n - 1, length).astype(int)] for size in sizes]
     ).reshape(len(sizes), 2, length // 2, -1)
-    data = xr.DataArray(windows, dims=("window", "chain", "draw", "coord"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import arviz as az
-
-        rhat = az.rhat(xr.Dataset({"iterates": data}), method="split")["iterates"]
-    return rhat.max("coord").values
+    return split_rhat(windows).max(axis=-1)
