@@ -12,12 +12,15 @@ with it and write the average with `apply_average`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from pymc_adadelta._validation import check_positive_int
 from pymc_adadelta.approx.params import param_entries, read_params, write_params
+
+if TYPE_CHECKING:
+    from pymc.variational.opvi import Approximation
 
 __all__ = ["BlockMeans", "IterateAveraging", "apply_average", "flat_params"]
 
@@ -206,7 +209,7 @@ class IterateAveraging:
             return {}
         return unflatten(self._approx, self._means.mean())
 
-    def __call__(self, approx: Any, losses: np.ndarray | None, i: int) -> None:
+    def __call__(self, approx: Approximation, losses: np.ndarray | None, i: int) -> None:
         """Fold the iterate of step ``i`` into the mean once ``i >= start``."""
         if i < self.start:
             return

@@ -7,9 +7,12 @@ the number of steps taken. Raising ``StopIteration`` ends the fit cleanly.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from pymc.variational.opvi import Approximation
 
 __all__ = ["Callback"]
 
@@ -38,5 +41,5 @@ class Callback(Protocol):
     49
     """
 
-    def __call__(self, approx: Any, losses: np.ndarray | None, i: int) -> None:
+    def __call__(self, approx: Approximation, losses: np.ndarray | None, i: int) -> None:
         """React to step ``i`` (1-based) of a fit of ``approx``."""

@@ -12,7 +12,7 @@ import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xarray as xr
@@ -23,6 +23,9 @@ from pymc_adadelta.optim import Adadelta
 from pymc_adadelta.persist.atomic import remove_stale_temporaries
 from pymc_adadelta.persist.fit_state import FitState, capture_state
 from pymc_adadelta.persist.npz_format import read_state, write_state
+
+if TYPE_CHECKING:
+    from pymc.variational.opvi import Approximation
 
 __all__ = ["Checkpoint"]
 
@@ -101,7 +104,7 @@ class Checkpoint:
         self.skipped = 0
         self.failed = 0
 
-    def __call__(self, approx: Any, losses: np.ndarray | None, i: int) -> None:
+    def __call__(self, approx: Approximation, losses: np.ndarray | None, i: int) -> None:
         """Save step ``i`` if it is one of every ``every`` steps."""
         if i % self.every == 0:
             self.save(approx, losses, i)

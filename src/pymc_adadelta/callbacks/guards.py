@@ -12,7 +12,7 @@ after such an error call `DivergenceGuard.restore` (``pymc_adadelta.fit`` does).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.stats import median_abs_deviation
@@ -21,6 +21,9 @@ from pymc_adadelta._validation import check_int_at_least, check_threshold
 from pymc_adadelta.approx.layout import variable_indices
 from pymc_adadelta.approx.params import param_entries
 from pymc_adadelta.optim.optimizer import Adadelta
+
+if TYPE_CHECKING:
+    from pymc.variational.opvi import Approximation
 
 __all__ = ["DivergenceGuard"]
 
@@ -94,7 +97,7 @@ class DivergenceGuard:
         self.saved_step: int | None = None
         self._rising_checks = 0
 
-    def __call__(self, approx: Any, losses: np.ndarray | None, i: int) -> None:
+    def __call__(self, approx: Approximation, losses: np.ndarray | None, i: int) -> None:
         """Check step ``i``; raise ``StopIteration`` after restoring on divergence.
 
         The loss is checked at every step (a NaN or inf loss stops at once); the

@@ -11,7 +11,7 @@ into a block of `BLOCK` records instead, and each full block is reduced in one c
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import xarray as xr
@@ -21,6 +21,9 @@ from pymc_adadelta.approx.layout import variable_indices
 from pymc_adadelta.approx.params import param_entries
 from pymc_adadelta.optim.hyperparameters import describe_value
 from pymc_adadelta.optim.optimizer import Adadelta
+
+if TYPE_CHECKING:
+    from pymc.variational.opvi import Approximation
 
 __all__ = ["BLOCK", "BLOCK_COLUMNS", "AccumulatorTracker"]
 
@@ -92,7 +95,7 @@ class AccumulatorTracker:
         self._blocks: list[np.ndarray | None] = []  # per buffer: (BLOCK, 2, columns) or None
         self._plan: list[tuple[Any, Any, np.ndarray, np.ndarray | None]] = []
 
-    def __call__(self, approx: Any, losses: np.ndarray | None, i: int) -> None:
+    def __call__(self, approx: Approximation, losses: np.ndarray | None, i: int) -> None:
         """Record step ``i`` if it is one of every ``every`` steps."""
         if i % self.every:
             return

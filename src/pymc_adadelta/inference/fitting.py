@@ -23,6 +23,8 @@ from pymc_adadelta.inference.single_fit import fit_single
 from pymc_adadelta.optim import Adadelta
 
 if TYPE_CHECKING:
+    from pymc import Model
+
     from pymc_adadelta.inference.fit_results import FitResults
     from pymc_adadelta.inference.result import FitResult
 
@@ -32,7 +34,7 @@ __all__ = ["fit"]
 def fit(
     n: int = 50_000,
     *,
-    model: Any = None,
+    model: Model | None = None,
     method: str | Inference = "advi",
     optimizer: Adadelta | None = None,
     callbacks: Sequence[Callback] | None = None,

@@ -14,7 +14,7 @@ from pymc_adadelta.optim import Adadelta
 from pymc_adadelta.persist.fit_state import FitState
 
 if TYPE_CHECKING:
-    pass
+    from pymc.variational.opvi import Approximation
 
 __all__ = ["FitResult"]
 
@@ -73,7 +73,7 @@ class FitResult:
     (500, 300)
     """
 
-    approx: Any
+    approx: Approximation
     history: xr.Dataset
     converged: bool
     stop_reason: str

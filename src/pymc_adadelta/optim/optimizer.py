@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from itertools import zip_longest
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pytensor.compile.sharedvalue import SharedVariable
@@ -20,6 +20,9 @@ from pymc_adadelta.approx.params import param_entries
 from pymc_adadelta.optim.hyperparameters import HyperParameters, describe_value, validate_groups
 from pymc_adadelta.optim.state import AdadeltaState
 from pymc_adadelta.optim.updates import AdadeltaUpdates, build_updates, check_params, compute_grads
+
+if TYPE_CHECKING:
+    from pymc.variational.opvi import Approximation
 
 __all__ = ["STATE_FORMAT_VERSION", "Adadelta"]
 
@@ -134,7 +137,7 @@ class Adadelta:
             )
         return self._state
 
-    def accumulators(self, approx: Any = None, *, as_dataset: bool = False) -> Any:
+    def accumulators(self, approx: Approximation | None = None, *, as_dataset: bool = False) -> Any:
         """Return E[g²] (``sq_grad``) and E[Δx²] (``sq_delta``).
 
         Parameters

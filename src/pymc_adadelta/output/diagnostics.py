@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import sys
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -36,6 +36,11 @@ from pymc_adadelta._validation import check_draws
 from pymc_adadelta.approx.corrected import ChosenCovariance, choose_covariance, export_draws
 from pymc_adadelta.approx.draws import evaluate_model
 from pymc_adadelta.output.inputs import split_input
+
+if TYPE_CHECKING:
+    from pymc.variational.opvi import Approximation
+
+    from pymc_adadelta.inference import FitResult
 
 __all__ = ["KHAT_BAD", "KHAT_DRAWS", "MIN_KHAT_DRAWS", "ApproximationWarning",
            "khat_of_log_ratios", "log_density_in_chunks", "psis_khat", "warn_if_bad"]  # fmt: skip
@@ -55,7 +60,7 @@ class ApproximationWarning(UserWarning):
 
 
 def psis_khat(
-    approx: Any,
+    approx: Approximation | FitResult,
     draws: int = KHAT_DRAWS,
     *,
     random_seed: Any = None,

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import xarray as xr
@@ -66,6 +66,11 @@ from pymc_adadelta.output.diagnostics import (
 )
 from pymc_adadelta.output.inputs import fits_of, split_input
 
+if TYPE_CHECKING:
+    from pymc.variational.opvi import Approximation
+
+    from pymc_adadelta.inference import FitResult, FitResults
+
 __all__ = ["GROUP_SHORT_NAMES", "export_attrs", "optimization_history", "to_arviz",
            "to_arviz_chains", "vi_parameters"]  # fmt: skip
 
@@ -75,7 +80,7 @@ _VERSIONED = ("pymc_adadelta", "pymc", "pytensor", "arviz")
 
 
 def to_arviz(
-    approx_or_result: Any,
+    approx_or_result: Approximation | FitResult | FitResults,
     draws: int = 1000,
     *,
     random_seed: Any = None,

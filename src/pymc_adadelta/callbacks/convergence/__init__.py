@@ -20,7 +20,7 @@ buffer of at most 64 tracked coordinates and block sums for the average
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,6 +30,9 @@ from pymc_adadelta.callbacks.convergence.iterates import RuleSettings
 from pymc_adadelta.callbacks.convergence.mcse import McseRule
 from pymc_adadelta.callbacks.convergence.rhat import RhatRule
 from pymc_adadelta.callbacks.convergence.stan import StanRule
+
+if TYPE_CHECKING:
+    from pymc.variational.opvi import Approximation
 
 __all__ = ["RULES", "Convergence"]
 
@@ -164,7 +167,7 @@ class Convergence:
         """First step whose iterates are averaged (None for loss rules)."""
         return getattr(self._rule, "window_start", None)
 
-    def __call__(self, approx: Any, losses: np.ndarray | None, i: int) -> None:
+    def __call__(self, approx: Approximation, losses: np.ndarray | None, i: int) -> None:
         """Record step ``i`` and, on check steps, stop the fit when converged."""
         if not self._rule(approx, losses, i):
             return
