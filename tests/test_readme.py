@@ -73,6 +73,12 @@ def test_readme_has_python_blocks():
     assert any(not b.norun for b in BLOCKS), "every README block is marked norun"
 
 
+def test_every_readme_block_runs():
+    """No block of README.md is a fragment: each one runs as a user would paste it."""
+    fragments = [f"line {b.line} ({b.heading})" for b in BLOCKS if b.norun]
+    assert not fragments, f"README blocks marked norun: {fragments}"
+
+
 def test_parser_reads_markers_and_fences():
     text = "# A\n```python\nx = 1\n```\n<!-- norun: needs a GPU -->\n\n```py\ny\n```\n"
     text += "```bash\n```python\n```\n## B\n````python\n```\nz = 2\n````\n"
