@@ -43,6 +43,8 @@ DRAWS = 6
 HESSIAN_DRAWS = 2
 #: Rows of the rough first fit, which finds the scale of every coordinate.
 ROUGH_ROWS = 2_000
+#: L-BFGS iterations before it restarts in the units of where it got to.
+ROUND_ITERATIONS = 40
 
 Rows = tuple[np.ndarray, ...]
 
@@ -222,25 +224,34 @@ def fit_full_data(
 
 
 def _scaled_minimize(
-    function: Callable[[np.ndarray], tuple[float, Any]], phi: np.ndarray
+    function: Callable[[np.ndarray], tuple[float, Any]], phi: np.ndarray, rounds: int = 6
 ) -> tuple[np.ndarray, Any]:
     """L-BFGS from ``phi`` in units of its sds (means) and of log sds (rho).
 
     At large N the posterior sds differ by orders of magnitude from one coordinate to
     the next and the objective is of order N: in these units the Hessian is near the
-    correlation matrix, and ``gtol`` is an error in sds (about 1e-3 sd).
+    correlation matrix, and ``gtol`` is an error in sds (about 1e-3 sd). The units come
+    from the start; when they are off (a rough start), L-BFGS restarts every
+    ``ROUND_ITERATIONS`` iterations in the units of where it got to.
     """
     d = phi.size // 2
-    sd = np.logaddexp(0.0, phi[d:])
-    scale = np.concatenate([sd, np.ones(d)])
+    iterations = 0
+    for _ in range(rounds):
+        scale = np.concatenate([np.logaddexp(0.0, phi[d:]), np.ones(d)])
 
-    def scaled(x: np.ndarray) -> tuple[float, Any]:
-        value, grad = function(phi + scale * x)
-        return value, grad * scale
+        def scaled(x: np.ndarray, p: np.ndarray = phi, s: np.ndarray = scale) -> tuple[float, Any]:
+            value, grad = function(p + s * x)
+            return value, grad * s
 
-    result = minimize(scaled, np.zeros_like(phi), jac=True, method="L-BFGS-B",
-                      options={"gtol": 1e-4, "ftol": 1e-12, "maxiter": 500})  # fmt: skip
-    return phi + scale * result.x, result
+        result = minimize(scaled, np.zeros_like(phi), jac=True, method="L-BFGS-B",
+                          options={"gtol": 1e-4, "ftol": 1e-12,
+                                   "maxiter": ROUND_ITERATIONS})  # fmt: skip
+        phi = phi + scale * result.x
+        iterations += int(result.nit)
+        if result.success:
+            break
+    result.nit = iterations
+    return phi, result
 
 
 def _mean_covariance(
