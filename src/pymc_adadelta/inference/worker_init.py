@@ -9,6 +9,7 @@ in the server, every forked worker starts with them done. Nothing model-specific
 compiled: each worker compiles its own fit's functions.
 """
 
+import contextlib
 import warnings
 
 import arviz  # noqa: F401  (the convergence rule's MCSE; PyMC 6 imports it lazily)
@@ -21,9 +22,11 @@ import scipy.optimize  # noqa: F401  (the warm start's L-BFGS)
 import pymc_adadelta  # noqa: F401  (the workers unpickle the package's functions)
 from pymc_adadelta._compat import mcse_of_mean
 
-with warnings.catch_warnings():  # the BLAS warning, if any, comes with the first fit
-    warnings.simplefilter("ignore")
+# A warm-up that fails must not take the server down (the workers would all fail to
+# start): each fit pays for what is skipped here, as it would without the preload.
+with warnings.catch_warnings(), contextlib.suppress(Exception):
+    warnings.simplefilter("ignore")  # the BLAS warning, if any, comes with the first fit
     _ = pytensor.config.blas__ldflags
-_x = pt.dvector("x")
-pytensor.function([_x], pt.exp(_x).sum())(np.ones(2))
-mcse_of_mean(np.random.default_rng(0).normal(size=(100, 2)))  # ArviZ's lazy imports
+    _x = pt.dvector("x")
+    pytensor.function([_x], pt.exp(_x).sum())(np.ones(2))
+    mcse_of_mean(np.random.default_rng(0).normal(size=(100, 2)))  # ArviZ's lazy imports
