@@ -86,7 +86,7 @@ class FitRun:
         if stop_reason is None:
             stop_reason = "max_steps" if n_steps >= n else "interrupted"
         if display is not None:
-            display.close(stop_reason)
+            display.close(stop_reason, step=n_steps)
         if self._worth_saving(outcome, stop_reason, n_steps):
             assert self.saver is not None
             self.saver.save(self.inference.approx, _first(losses, n_steps), n_steps)
