@@ -149,3 +149,12 @@ def test_memory_is_bounded_whatever_the_number_of_steps(rule_name):
     # a full copy per record would be 6,000 x 1,000 x 8 bytes = 46 MiB more
     assert traced[60_000] - traced[20_000] < 8 * 2**20
     assert not rule.converged
+
+
+def test_a_coordinate_that_does_not_move_does_not_block_the_rhat_rule():
+    from pymc_adadelta.callbacks.convergence.rhat import max_split_rhat
+
+    draws = np.random.default_rng(0).normal(size=(400, 3))
+    draws[:, 1] = 2.0  # e.g. a rho that the driver leaves alone
+    worst = max_split_rhat(draws, np.array([200, 400]))
+    assert np.isfinite(worst).all() and (worst < 1.1).all()

@@ -80,4 +80,5 @@ def max_split_rhat(draws: np.ndarray, sizes: np.ndarray) -> np.ndarray:
     windows = np.stack(
         [draws[np.linspace(n - size, n - 1, length).astype(int)] for size in sizes]
     ).reshape(len(sizes), 2, length // 2, -1)
-    return split_rhat(windows).max(axis=-1)
+    # fmax ignores the NaN of coordinates that did not move (a constant has no R̂)
+    return np.fmax.reduce(split_rhat(windows), axis=-1)
