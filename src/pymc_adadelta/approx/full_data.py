@@ -31,7 +31,14 @@ from pytensor.graph.replace import clone_replace, vectorize_graph
 from pytensor.graph.traversal import ancestors
 from pytensor.tensor.shape import SpecifyShape
 
-__all__ = ["CHUNK_ROWS", "DataLeaf", "FullData", "full_data", "register_source"]
+__all__ = [
+    "CHUNK_ROWS",
+    "DataLeaf",
+    "FullData",
+    "full_data",
+    "observed_total_size",
+    "register_source",
+]
 
 #: Rows per chunk when a source has no chunks of its own (NumPy arrays).
 CHUNK_ROWS = 50_000
@@ -75,7 +82,8 @@ def _minibatch_leaves(model: Any) -> list[DataLeaf]:
     return leaves
 
 
-def _total_size(rv: Any) -> int | None:
+def observed_total_size(rv: Any) -> int | None:
+    """The ``total_size`` of the first dimension of an observed RV (None when unset)."""
     if rv.owner is None or not isinstance(rv.owner.op, MinibatchRandomVariable):
         return None
     first = rv.owner.inputs[1]
@@ -119,7 +127,7 @@ class FullData:
         if not fed:
             raise ValueError("no observed variable depends on the minibatch data")
         self.fed = fed
-        self.sizes = [_total_size(rv) for rv in fed]
+        self.sizes = [observed_total_size(rv) for rv in fed]
         self._rest_vars = [*model.free_RVs, *rest]
         self._compiled: dict[str, Any] = {}
 

@@ -12,10 +12,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
-from pymc.variational.minibatch_rv import MinibatchRandomVariable
 from pytensor.compile.sharedvalue import SharedVariable
-from pytensor.graph.basic import Constant
 from pytensor.graph.traversal import ancestors
+
+from pymc_adadelta.approx.full_data import observed_total_size
 
 __all__ = ["Stream", "check_streams", "check_total_size", "pair_sources"]
 
@@ -87,16 +87,6 @@ def check_total_size(model: Any, containers: Sequence[SharedVariable], length: i
                 f"rows: pass total_size={length} where it is defined, or every batch's "
                 f"log-likelihood is scaled wrongly and the posterior is wrong"
             )
-
-
-def observed_total_size(rv: Any) -> int | None:
-    """The ``total_size`` of the first dimension of an observed RV (None when unset)."""
-    if rv.owner is None or not isinstance(rv.owner.op, MinibatchRandomVariable):
-        return None
-    first = rv.owner.inputs[1]
-    if isinstance(first, Constant):
-        return None if first.data is None else int(first.data)
-    return int(first.eval())
 
 
 def _observed_fed_by(model: Any, containers: Sequence[SharedVariable]) -> list[Any]:
