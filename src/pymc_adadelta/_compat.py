@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pymc
 import pytensor
 import xarray as xr
@@ -33,6 +34,7 @@ __all__ = [
     "load_arviz",
     "make_arviz",
     "psis_khat_of_log_ratios",
+    "psis_smooth",
 ]
 
 PYMC_MAJOR = int(pymc.__version__.split(".")[0])
@@ -171,16 +173,26 @@ def load_arviz(path: str | Path) -> Any:
     return xr.open_datatree(path).load()
 
 
-def psis_khat_of_log_ratios(log_ratios: Any) -> float:
-    """Pareto k-hat of importance ratios given as ``log p - log q``, with ArviZ's PSIS."""
+def psis_smooth(log_ratios: Any) -> tuple[np.ndarray, float]:
+    """Pareto-smoothed log weights (normalized: they log-sum-exp to 0) and k-hat.
+
+    ArviZ's PSIS of importance ratios given as ``log p - log q``.
+    """
     if ARVIZ_MAJOR == 0:
         import arviz as az
 
-        return float(az.psislw(log_ratios)[1])
+        log_weights, khat = az.psislw(np.asarray(log_ratios, dtype=np.float64))
+        return np.asarray(log_weights), float(khat)
     from arviz_stats.base import array_stats
 
     # arviz-stats smooths the ratios of minus its input (its input is a log-likelihood).
-    return float(array_stats.psislw(-log_ratios, r_eff=1)[1])
+    log_weights, khat = array_stats.psislw(-np.asarray(log_ratios, dtype=np.float64), r_eff=1)
+    return np.asarray(log_weights), float(khat)
+
+
+def psis_khat_of_log_ratios(log_ratios: Any) -> float:
+    """Pareto k-hat of importance ratios given as ``log p - log q``, with ArviZ's PSIS."""
+    return psis_smooth(log_ratios)[1]
 
 
 def mcse_of_mean(draws: Any) -> Any:

@@ -92,11 +92,15 @@ class FitResults:
         rhat = self.diagnostics.sel(diagnostic="rhat")
         return [str(name) for name, value in rhat.data_vars.items() if value.max() > threshold]
 
-    def to_arviz(self, draws: int = 1000, *, random_seed: Any = None) -> Any:
-        """Export every chain as one chain of the ArviZ data (`pymc_adadelta.to_arviz`)."""
+    def to_arviz(self, draws: int = 1000, **kwargs: Any) -> Any:
+        """Export draws, history and diagnostics: `pymc_adadelta.to_arviz` of this result.
+
+        ``kwargs`` are `to_arviz`'s keywords (``random_seed``, ``log_weights``,
+        ``covariance``, ``resample``, ``khat_draws``).
+        """
         from pymc_adadelta.output.export import to_arviz
 
-        return to_arviz(self, draws, random_seed=random_seed)
+        return to_arviz(self, draws, **kwargs)
 
 
 class ChainsFailed(RuntimeError):

@@ -86,11 +86,15 @@ class FitResult:
     state: FitState | None = None
     affected: tuple[str, ...] = ()
 
-    def to_arviz(self, draws: int = 1000, *, random_seed: Any = None) -> Any:
-        """Export draws, history and diagnostics with `pymc_adadelta.to_arviz`."""
+    def to_arviz(self, draws: int = 1000, **kwargs: Any) -> Any:
+        """Export draws, history and diagnostics: `pymc_adadelta.to_arviz` of this result.
+
+        ``kwargs`` are `to_arviz`'s keywords (``random_seed``, ``log_weights``,
+        ``covariance``, ``resample``, ``khat_draws``).
+        """
         from pymc_adadelta.output.export import to_arviz
 
-        return to_arviz(self, draws, random_seed=random_seed)
+        return to_arviz(self, draws, **kwargs)
 
     def plot(self, **kwargs: Any) -> Any:
         """Plot the optimization history with `pymc_adadelta.plot_history`."""

@@ -135,14 +135,23 @@ def log_density_in_chunks(model: Any, values: dict[str, np.ndarray]) -> np.ndarr
     return np.concatenate(parts) if parts else np.empty(0)
 
 
-def warn_if_bad(khat: float, draws: int, chosen: ChosenCovariance) -> str:
-    """Warn when k-hat > 0.7 or is not finite; return the message ("" when fine)."""
+def warn_if_bad(khat: float, draws: int, chosen: ChosenCovariance, resampled: bool = False) -> str:
+    """Warn when k-hat > 0.7 or is not finite; return the message ("" when fine).
+
+    ``resampled`` says that the exported draws were importance-resampled.
+    """
     if np.isfinite(khat) and khat <= KHAT_BAD:
         return ""
     source = (
-        "the Gaussian with the fit's mean and the linear-response covariance"
+        "the Student-t with the fit's mean and the linear-response covariance"
         if chosen.label == "linear_response"
         else f"the approximation itself (no linear-response covariance: {chosen.reason})"
+    )
+    correction = (
+        "The exported draws were resampled by their PSIS weights, which moves them towards "
+        "the posterior, but at this k-hat that correction is not reliable either. "
+        if resampled
+        else ""
     )
     what = (
         f"PSIS k-hat is {khat:.2f} > {KHAT_BAD} ({draws} draws from {source})"
@@ -151,10 +160,11 @@ def warn_if_bad(khat: float, draws: int, chosen: ChosenCovariance) -> str:
         "is not finite at some draws"
     )
     message = (
-        f"{what}: the posterior is not close to this Gaussian (heavy tails, a funnel, "
-        "skew, bounds or several modes), so its means, sds and intervals may be off. "
-        "Try NUTS (pm.sample) or nutpie; for strong correlations without linear response, "
-        "fit(method='fullrank_advi'); or reparameterize (non-centred hierarchies)."
+        f"{what}: the posterior is not close to this approximation (heavy tails, a funnel, "
+        f"skew, bounds or several modes), so its means, sds and intervals may be off. "
+        f"{correction}Try NUTS (pm.sample) or nutpie; for strong correlations without "
+        "linear response, fit(method='fullrank_advi'); or reparameterize (non-centred "
+        "hierarchies)."
     )
     warnings.warn(message, ApproximationWarning, stacklevel=_user_level())
     return message

@@ -55,7 +55,12 @@ from scipy.linalg import block_diag
 
 from pymc_adadelta._compat import make_arviz
 from pymc_adadelta._validation import check_draws
-from pymc_adadelta.approx.corrected import ChosenCovariance, choose_covariance, export_draws
+from pymc_adadelta.approx.corrected import (
+    PROPOSAL_DOF,
+    ChosenCovariance,
+    choose_covariance,
+    export_draws,
+)
 from pymc_adadelta.approx.draws import evaluate_model, group_moments
 from pymc_adadelta.approx.layout import coords_for, dims_for, latent_labels, ordering
 from pymc_adadelta.output.diagnostics import (
@@ -64,6 +69,7 @@ from pymc_adadelta.output.diagnostics import (
     log_density_in_chunks,
     warn_if_bad,
 )
+from pymc_adadelta.output.importance import RESAMPLE_MODES, resample_indices
 from pymc_adadelta.output.inputs import fits_of, split_input
 
 if TYPE_CHECKING:
@@ -88,6 +94,7 @@ def to_arviz(
     log_weights: bool = True,
     covariance: str = "auto",
     khat_draws: int = KHAT_DRAWS,
+    resample: str = "auto",
 ) -> Any:
     """Export a fitted approximation as ArviZ data: draws, history, parameters, k-hat.
 
@@ -111,7 +118,12 @@ def to_arviz(
         is one (with the fit's mean), the approximation otherwise; "linear_response"
         raises when there is none; "approximation" exports the approximation as it is.
     khat_draws : int, default `KHAT_DRAWS`
-        Draws for the k-hat (at least ``draws``; log p only for those beyond ``draws``).
+        Proposal draws for the k-hat and the importance resampling (at least ``draws``).
+    resample : {"auto", "always", "never"}, default "auto"
+        Export ``draws`` of the proposal draws picked by their PSIS weights
+        (`pymc_adadelta.output.importance`): "auto" does so when k-hat < 1 and the weights
+        change some mean or sd by more than ``1/sqrt(draws)`` sd; "never" exports the
+        proposal's own draws. Needs ``log_weights=True``.
 
     Returns
     -------
@@ -131,7 +143,7 @@ def to_arviz(
     """
     return to_arviz_chains(fits_of(approx_or_result), draws, random_seed=random_seed,
                            model=model, log_weights=log_weights, covariance=covariance,
-                           khat_draws=khat_draws)  # fmt: skip
+                           khat_draws=khat_draws, resample=resample)  # fmt: skip
 
 
 def to_arviz_chains(
@@ -143,10 +155,13 @@ def to_arviz_chains(
     log_weights: bool = True,
     covariance: str = "auto",
     khat_draws: int = KHAT_DRAWS,
+    resample: str = "auto",
 ) -> Any:
     """`to_arviz` of several approximations or results of one model, one chain each."""
     pairs = [split_input(r, model) for r in fits]
     check_draws(draws)
+    if resample not in RESAMPLE_MODES:
+        raise ValueError(f"resample must be one of {RESAMPLE_MODES}, got {resample!r}")
     rng = np.random.default_rng(random_seed)
     rngs = [rng] if len(pairs) == 1 else rng.spawn(len(pairs))
     chains = [
@@ -158,6 +173,7 @@ def to_arviz_chains(
             log_weights,
             choose_covariance(approx, result, covariance),
             khat_draws,
+            resample,
         )
         for (approx, result), chain_rng in zip(pairs, rngs, strict=True)
     ]
@@ -193,18 +209,23 @@ def _export_chain(
     log_weights: bool,
     chosen: ChosenCovariance,
     khat_draws: int,
+    resample: str,
 ) -> _ChainExport:
     total = max(draws, khat_draws) if log_weights else draws
     q = export_draws(approx, chosen, total, rng)
-    head = {k: v[:draws] for k, v in q.values.items()}
-    p = evaluate_model(approx.model, head, with_lp=log_weights)
-    stats, khat = {}, float("nan")
+    stats, khat, picked = {}, float("nan"), None
     if log_weights:
-        rest = {k: v[draws:] for k, v in q.values.items()}
-        lp = np.concatenate([p.lp, log_density_in_chunks(approx.model, rest)])
+        lp = log_density_in_chunks(approx.model, q.values)
         log_weight = lp - q.logq
-        stats = {"lp": p.lp, "logq": q.logq[:draws], "log_weight": log_weight[:draws]}
+        flat = np.concatenate([v.reshape(total, -1) for v in q.values.values()], axis=1)
+        picked = resample_indices(log_weight, flat, draws, rng, resample)
+        rows = picked.indices
+        stats = {"lp": lp[rows], "logq": q.logq[rows], "log_weight": log_weight[rows]}
         khat = khat_of_log_ratios(log_weight)
+        selected = {k: v[rows] for k, v in q.values.items()}
+    else:
+        selected = q.values
+    p = evaluate_model(approx.model, selected, with_lp=False)
     datasets = {"vi_parameters": vi_parameters(approx)}
     history = optimization_history(approx, result)
     if history is not None:
@@ -215,8 +236,13 @@ def _export_chain(
         attrs["covariance_reason"] = chosen.reason
     else:
         attrs["mean"] = chosen.mean_label  # "warm_start" when the fit's mean drifted
+        attrs["proposal"] = f"student_t({PROPOSAL_DOF:g})"
+    if picked is not None:
+        attrs.update(psis_resampled=int(picked.resampled), psis_resampling=picked.reason,
+                     psis_ess=picked.ess)  # fmt: skip
     if log_weights and np.isfinite(q.logq).all():  # particles have no q: nothing to flag
-        attrs["psis_khat_flag"] = warn_if_bad(khat, total, chosen) or "ok"
+        resampled = picked is not None and picked.resampled
+        attrs["psis_khat_flag"] = warn_if_bad(khat, total, chosen, resampled) or "ok"
     return _ChainExport(p.posterior, stats, datasets, attrs)
 
 
