@@ -35,6 +35,7 @@ __all__ = [
     "CHUNK_ROWS",
     "DataLeaf",
     "FullData",
+    "NonFiniteDataError",
     "full_data",
     "observed_total_size",
     "register_source",
@@ -50,6 +51,10 @@ class DataLeaf(NamedTuple):
     node: Any  # the variable in the model's graph holding one batch
     source: Any  # all rows: an array-like with shape, dtype and row slicing
     label: str  # how messages name it
+
+
+class NonFiniteDataError(ValueError):
+    """Rows of a minibatch model's full data that hold NaN or inf."""
 
 
 #: Sources that `StreamingBatches` feeds into a model's data containers.
@@ -71,14 +76,16 @@ def _minibatch_leaves(model: Any) -> list[DataLeaf]:
         if node is None or not isinstance(node.op, MinibatchOp) or node in seen:
             continue
         seen.add(node)
-        for k, full in enumerate(node.inputs[: len(node.outputs) - 1]):
+        arrays = node.inputs[: len(node.outputs) - 1]
+        for k, full in enumerate(arrays):
             if isinstance(full, Constant):
                 array = full.data
             elif isinstance(full, SharedVariable):
                 array = full.get_value(borrow=True)
             else:
                 array = full.eval()
-            leaves.append(DataLeaf(node.outputs[k], np.asarray(array), f"pm.Minibatch array {k}"))
+            label = f"pm.Minibatch argument {k + 1} of {len(arrays)}"
+            leaves.append(DataLeaf(node.outputs[k], np.asarray(array), label))
     return leaves
 
 
@@ -128,6 +135,11 @@ class FullData:
             raise ValueError("no observed variable depends on the minibatch data")
         self.fed = fed
         self.sizes = [observed_total_size(rv) for rv in fed]
+        self._observed = {  # per data array: the names of the observed variables it feeds
+            id(leaf.node): [rv.name for rv in fed
+                            if leaf.node in set(ancestors([rv, model.rvs_to_values[rv]]))]
+            for leaf in leaves
+        }  # fmt: skip
         self._rest_vars = [*model.free_RVs, *rest]
         self._compiled: dict[str, Any] = {}
 
@@ -182,18 +194,39 @@ class FullData:
         return _bounds(self.leaves[0].source, self.length, rows)
 
     def read(self, start: int, stop: int) -> tuple[np.ndarray, ...]:
-        """Rows ``start:stop`` of every array; ValueError naming NaN or inf rows."""
+        """Rows ``start:stop`` of every array; `NonFiniteDataError` on NaN or inf rows."""
         arrays = []
         for leaf in self.leaves:
             array = np.asarray(leaf.source[start:stop], dtype=leaf.node.type.dtype)
-            if array.dtype.kind == "f" and not np.isfinite(array).all():
-                bad = np.flatnonzero(~np.isfinite(array.reshape(len(array), -1)).all(axis=1))
-                raise ValueError(
-                    f"{leaf.label} has NaN or inf in {bad.size} of rows {start}:{stop} "
-                    f"(rows {(bad[:5] + start).tolist()}{' ...' if bad.size > 5 else ''})"
-                )
+            self._check_finite(leaf, _non_finite_rows(array) + start, start, stop)
             arrays.append(array)
         return tuple(arrays)
+
+    def check_in_memory(self, rows: int = CHUNK_ROWS) -> None:
+        """Raise `NonFiniteDataError` for NaN or inf in the arrays held in memory.
+
+        Checking every row of a NumPy array (``pm.Minibatch`` data) costs less than one
+        evaluation of the model on them, so a fit does it before compiling anything;
+        chunked sources (zarr, Parquet) are checked chunk by chunk as they are read.
+        """
+        for leaf in self.leaves:
+            if isinstance(leaf.source, np.ndarray) and leaf.source.dtype.kind in "fc":
+                bad = [_non_finite_rows(leaf.source[k : k + rows]) + k
+                       for k in range(0, self.length, rows)]  # fmt: skip
+                self._check_finite(leaf, np.concatenate(bad), 0, self.length)
+
+    def _check_finite(self, leaf: DataLeaf, bad: np.ndarray, start: int, stop: int) -> None:
+        """Raise `NonFiniteDataError` naming the rows ``bad`` of rows ``start:stop``."""
+        if not bad.size:
+            return
+        shown = ", ".join(map(str, bad[:5].tolist())) + (", ..." if bad.size > 5 else "")
+        names = ", ".join(repr(name) for name in self._observed.get(id(leaf.node), []))
+        raise NonFiniteDataError(
+            f"{leaf.label}, data of the observed variable {names}, has NaN or inf in "
+            f"{bad.size} of rows {start}:{stop} (rows {shown}): the full-data fit and its "
+            f"diagnostics use every row, so drop or impute these rows before building the "
+            f"model (pm.Minibatch and StreamingBatches do not impute missing data)"
+        )
 
     def chunks(self, rows: int = CHUNK_ROWS) -> Iterator[tuple[np.ndarray, ...]]:
         """Yield the rows of every array chunk by chunk, the next chunk read meanwhile."""
@@ -224,6 +257,13 @@ class FullData:
 
     def _chunk_weights(self, rows: int) -> list[float]:
         return [rows / s if s is not None else 1.0 for s in self.sizes]
+
+
+def _non_finite_rows(array: np.ndarray) -> np.ndarray:
+    """Indices of the rows of ``array`` holding NaN or inf (none for integer arrays)."""
+    if array.dtype.kind not in "fc" or np.isfinite(array).all():
+        return np.empty(0, dtype=np.int64)
+    return np.flatnonzero(~np.isfinite(array.reshape(len(array), -1)).all(axis=1))
 
 
 def _bounds(source: Any, length: int, rows: int) -> np.ndarray:
