@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pymc as pm
 from pymc.variational.inference import ADVI, ASVGD, SVGD, FullRankADVI, Inference
 
 from pymc_adadelta._compat import BACKEND_MODES, available_backends
+from pymc_adadelta.approx.scales import parameter_scales
 from pymc_adadelta.callbacks import Convergence
 from pymc_adadelta.optim import Adadelta
 from pymc_adadelta.persist.fit_state import FitState
 
-__all__ = ["METHODS", "WARM_AVERAGE_FROM", "WARM_LEARNING_RATE", "check_backend",
-           "compile_step", "convergence_rule", "default_optimizer", "new_inference",
-           "with_backend"]  # fmt: skip
+__all__ = ["METHODS", "STANDARDIZED_EPSILON", "WARM_AVERAGE_FROM", "WARM_LEARNING_RATE",
+           "check_backend", "compile_step", "convergence_rule", "default_optimizer",
+           "new_inference", "standardize_accumulators", "with_backend"]  # fmt: skip
 
 METHODS = {"advi": ADVI, "fullrank_advi": FullRankADVI, "svgd": SVGD, "asvgd": ASVGD}
 #: Learning rate of the default optimizer after a warm start. From the optimum only
@@ -22,6 +24,9 @@ METHODS = {"advi": ADVI, "fullrank_advi": FullRankADVI, "svgd": SVGD, "asvgd": A
 #: of steps: measured on four real-data models (docs/convergence.md), the error of the
 #: average after 2,000 steps fell from 0.07-0.14 to 0.03-0.15 NUTS sd going from 1.0 to 0.3.
 WARM_LEARNING_RATE = 0.3
+#: ``epsilon`` of the default optimizer after a warm start: a floor far below any
+#: accumulator of a posterior with sds between 1e-7 and 1e7 (see `standardize_accumulators`).
+STANDARDIZED_EPSILON = 1e-16
 #: First step whose iterates the "mcse" rule averages after a warm start: Adadelta's
 #: accumulators settle within a few hundred steps.
 WARM_AVERAGE_FROM = 500
@@ -130,10 +135,38 @@ def split_pm_fit_kwargs(method: Any, kwargs: dict[str, Any]) -> tuple[dict, dict
 
 
 def default_optimizer(warm: bool, saved: FitState | None) -> Adadelta:
-    """``Adadelta()``; after a warm start a smaller step; when resuming, the saved one's."""
+    """``Adadelta()``; when resuming, the saved one's.
+
+    After a warm start, a smaller step and a negligible ``epsilon``: the accumulators are
+    then started at the warm start's scales (`standardize_accumulators`).
+    """
     if saved is not None and saved.optimizer is not None:
         return Adadelta.from_state_dict(saved.optimizer)
-    return Adadelta(learning_rate=WARM_LEARNING_RATE if warm else 1.0)
+    if warm:
+        return Adadelta(learning_rate=WARM_LEARNING_RATE, epsilon=STANDARDIZED_EPSILON)
+    return Adadelta()
+
+
+def standardize_accumulators(optimizer: Adadelta, approx: Any) -> None:
+    """Start ``optimizer``'s accumulators at the approximation's parameter scales.
+
+    ``E[dx²] = s²`` and ``E[g²] = 1/s²`` with ``s`` from
+    `pymc_adadelta.approx.scales.parameter_scales`: with a negligible ``epsilon`` this
+    is Adadelta in coordinates standardized by ``s`` (see that module). Parameters
+    without a scale keep zero accumulators.
+    """
+    state = optimizer.state
+    scale_of = {id(param): scale for param, scale in parameter_scales(approx)}
+    values = {}
+    for slot in state.slots:
+        scale = scale_of.get(id(slot.param))
+        if scale is None:
+            zeros = np.zeros(slot.shape, dtype=slot.dtype)
+            values[slot.name] = {"sq_grad": zeros, "sq_delta": zeros}
+            continue
+        values[slot.name] = {"sq_grad": (1.0 / scale**2).astype(slot.dtype),
+                             "sq_delta": (scale**2).astype(slot.dtype)}  # fmt: skip
+    state.load_accumulators(values, state.n_steps)
 
 
 def convergence_rule(convergence: Any, warm: bool) -> Convergence | None:

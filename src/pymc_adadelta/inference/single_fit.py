@@ -21,6 +21,7 @@ from pymc_adadelta.inference.options import (
     default_optimizer,
     new_inference,
     split_pm_fit_kwargs,
+    standardize_accumulators,
     with_backend,
 )
 from pymc_adadelta.inference.result import FitResult
@@ -67,6 +68,7 @@ def fit_single(
         else None
     )
     warm = started is not None and started.applied
+    standardized = warm and optimizer is None and saved is None
     optimizer = optimizer if optimizer is not None else default_optimizer(warm, saved)
     rule = convergence_rule(convergence, warm or saved is not None)
     saver = None if checkpoint is None else Checkpoint(checkpoint, checkpoint_every,
@@ -74,6 +76,8 @@ def fit_single(
     step, score = compile_step(inference, optimizer, with_backend(backend, step_kwargs))
     if saved is not None:
         restore_state(saved, inference.approx, optimizer, step, source=_source(resume))
+    elif standardized:
+        standardize_accumulators(optimizer, inference.approx)
     run = FitRun(inference, optimizer, rule, step, score, saved, saver)
     result = run(n, check_callbacks(callbacks), progressbar=progressbar, average=average)
     return replace(result, warm_start=started)
