@@ -6,14 +6,20 @@ ArviZ 1.x) with these groups:
 - ``posterior``: draws of the free variables and deterministics, with the model's dims
   and coords, as one chain (``chain`` has length 1, ``draw`` has ``draws`` entries) so
   that ArviZ's functions apply unchanged. By default (``covariance="auto"``) a
-  `FitResult` whose warm start computed a linear-response covariance is exported as the
-  Gaussian with the fit's mean and that covariance (`pymc_adadelta.approx.corrected`);
+  `FitResult` whose warm start computed a linear-response covariance is exported from a
+  Student-t with the fit's mean and that covariance (`pymc_adadelta.approx.corrected`);
   ``attrs["covariance"]`` says ``"linear_response"`` or ``"approximation"`` (and
-  ``attrs["covariance_reason"]`` why, for the latter); ``attrs["mean"]`` says whose mean
-  was used with linear response: ``"fit"``, or ``"warm_start"`` when the fit's mean drifted
-  more than `MEAN_DRIFT_SDS` linear-response sds from the warm start's optimum;
+  ``attrs["covariance_reason"]`` why, for the latter), ``attrs["proposal"]`` which
+  Student-t; ``attrs["mean"]`` says whose mean was used with linear response: ``"fit"``,
+  or ``"warm_start"`` when the fit's mean drifted more than `MEAN_DRIFT_SDS`
+  linear-response sds from the warm start's optimum. With ``log_weights=True`` the draws
+  are then picked from ``khat_draws`` proposals by their PSIS weights where that changes
+  the answer (``resample="auto"``, `pymc_adadelta.output.importance`):
+  ``attrs["psis_resampled"]`` (0 or 1), ``attrs["psis_resampling"]`` (why) and
+  ``attrs["psis_ess"]`` (the weights' effective sample size);
 - ``sample_stats``: ``lp`` (log p on the unconstrained scale), ``logq`` and
-  ``log_weight = lp - logq`` per draw;
+  ``log_weight = lp - logq`` per exported draw, before any resampling (raw, unsmoothed
+  importance ratios of the proposal: do not reweight resampled draws with them again);
 - ``observed_data`` and ``constant_data`` as PyMC writes them;
 - ``vi_parameters``: the raw approximation's parameters, whatever was exported: the mean
   and sd of every model variable on the unconstrained scale
@@ -40,8 +46,6 @@ exported draws first; ``attrs["psis_khat_draws"]``), the same estimate as
 
 from __future__ import annotations
 
-import importlib.metadata
-import json
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
@@ -51,7 +55,6 @@ from pymc.backends.arviz import (
     find_constants,
     find_observations,
 )
-from scipy.linalg import block_diag
 
 from pymc_adadelta._compat import make_arviz
 from pymc_adadelta._validation import check_draws
@@ -61,14 +64,14 @@ from pymc_adadelta.approx.corrected import (
     choose_covariance,
     export_draws,
 )
-from pymc_adadelta.approx.draws import evaluate_model, group_moments
-from pymc_adadelta.approx.layout import coords_for, dims_for, latent_labels, ordering
+from pymc_adadelta.approx.draws import evaluate_model
 from pymc_adadelta.output.diagnostics import (
     KHAT_DRAWS,
     khat_of_log_ratios,
     log_density_in_chunks,
     warn_if_bad,
 )
+from pymc_adadelta.output.groups import export_attrs, optimization_history, vi_parameters
 from pymc_adadelta.output.importance import RESAMPLE_MODES, resample_indices
 from pymc_adadelta.output.inputs import fits_of, split_input
 
@@ -77,12 +80,7 @@ if TYPE_CHECKING:
 
     from pymc_adadelta.inference import FitResult, FitResults
 
-__all__ = ["GROUP_SHORT_NAMES", "export_attrs", "optimization_history", "to_arviz",
-           "to_arviz_chains", "vi_parameters"]  # fmt: skip
-
-#: Method name written in ``attrs["method"]`` per PyMC group family.
-GROUP_SHORT_NAMES = {"mean_field": "advi", "full_rank": "fullrank_advi", "empirical": "svgd"}
-_VERSIONED = ("pymc_adadelta", "pymc", "pytensor", "arviz")
+__all__ = ["to_arviz", "to_arviz_chains"]
 
 
 def to_arviz(
@@ -289,77 +287,3 @@ def _column(values: list[Any]) -> np.ndarray:
     if all(v is None or isinstance(v, int | float) for v in values):
         return np.array([np.nan if v is None else v for v in values], dtype=float)
     return np.array(["" if v is None else str(v) for v in values])
-
-
-def vi_parameters(approx: Any) -> xr.Dataset:
-    """Mean and sd per model variable on the unconstrained scale; ``cov`` for full rank."""
-    model = approx.model
-    data_vars: dict[str, Any] = {}
-    coords: dict[str, Any] = {"vi_stat": ["mean", "sd"]}
-    chols = []
-    for group in approx.groups:
-        mean, sd, chol = group_moments(group)
-        chols.append(chol if chol is not None else np.diag(sd))
-        for name, slc, shape in ordering(group):
-            var_dims = dims_for(model, name, shape)
-            coords.update(coords_for(model, var_dims))
-            stacked = np.stack([mean[slc].reshape(shape), sd[slc].reshape(shape)])
-            data_vars[name] = (("vi_stat", *var_dims), stacked)
-    if any(g.short_name == "full_rank" for g in approx.groups):
-        chol = block_diag(*chols)
-        data_vars["cov"] = (("latent", "latent_bis"), chol @ chol.T)
-        coords["latent"] = coords["latent_bis"] = latent_labels(approx)
-    return xr.Dataset(data_vars, coords=coords)
-
-
-def optimization_history(approx: Any, result: Any) -> xr.Dataset | None:
-    """Loss per step and, for a `FitResult`, the tracked accumulator summaries."""
-    loss = np.asarray(getattr(approx, "hist", ()), dtype=float)
-    history = result.history if result is not None else xr.Dataset()
-    if not loss.size and "loss" in history:
-        loss = history["loss"].to_numpy()  # the fit ended before PyMC stored its history
-    parts = []
-    if loss.size:
-        parts.append(xr.Dataset({"loss": ("iteration", loss)},
-                                coords={"iteration": np.arange(1, loss.size + 1)}))  # fmt: skip
-    tracked = history.drop_vars("loss", errors="ignore")
-    if tracked.data_vars:
-        parts.append(tracked.rename(iteration="tracked_iteration"))
-    return xr.merge(parts, combine_attrs="drop") if parts else None
-
-
-def export_attrs(approx: Any, result: Any, khat: float, draws: int) -> dict[str, Any]:
-    """Root attributes: method, optimizer, steps, convergence, k-hat and versions."""
-    attrs: dict[str, Any] = {
-        "method": "+".join(
-            GROUP_SHORT_NAMES.get(g.short_name, g.short_name) for g in approx.groups
-        ),
-        "psis_khat": khat,
-        "psis_khat_draws": draws,
-        "n_steps": len(getattr(approx, "hist", ())),
-    }
-    if result is not None:
-        attrs.update(_result_attrs(result))
-    attrs.update({f"{lib}_version": importlib.metadata.version(lib.replace("_", "-"))
-                  for lib in _VERSIONED})  # fmt: skip
-    return attrs
-
-
-def _result_attrs(result: Any) -> dict[str, Any]:
-    optimizer = result.optimizer
-    attrs: dict[str, Any] = {
-        "optimizer": type(optimizer).__name__,
-        "optimizer_hyperparameters": json.dumps(optimizer.hyperparameters.describe()),
-        "n_steps": int(result.n_steps),
-        "converged": int(result.converged),
-        "stop_reason": result.stop_reason,
-        "warm_start": "off" if result.warm_start is None else result.warm_start.reason,
-    }
-    rule = result.convergence
-    if rule is not None:
-        attrs["convergence_rule"] = rule.rule
-        for name in ("converged_at", "stationary_at", "window_start"):
-            value = getattr(rule, name, None)
-            if value is not None:
-                attrs[name] = int(value)
-    return attrs

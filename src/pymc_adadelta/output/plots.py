@@ -75,7 +75,7 @@ def plot_history(result_or_data: Any, *, smooth: int | None = None, figsize: Any
 
 
 def _history_and_attrs(obj: Any) -> tuple[xr.Dataset, dict[str, Any]]:
-    from pymc_adadelta.output.export import export_attrs, optimization_history
+    from pymc_adadelta.output.groups import export_attrs, optimization_history
     from pymc_adadelta.output.inputs import is_fit_result
 
     if is_fit_result(obj):

@@ -1,0 +1,99 @@
+"""The groups and attributes of `to_arviz`'s output besides the draws.
+
+``vi_parameters`` (the raw approximation's parameters), ``optimization`` (the loss per
+step and the tracked accumulators) and the root attributes (method, optimizer, steps,
+convergence, k-hat, versions).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from scipy.linalg import block_diag
+
+from pymc_adadelta.approx.draws import group_moments
+from pymc_adadelta.approx.layout import coords_for, dims_for, latent_labels, ordering
+
+__all__ = ["GROUP_SHORT_NAMES", "export_attrs", "optimization_history", "vi_parameters"]
+
+#: Method name written in ``attrs["method"]`` per PyMC group family.
+GROUP_SHORT_NAMES = {"mean_field": "advi", "full_rank": "fullrank_advi", "empirical": "svgd"}
+_VERSIONED = ("pymc_adadelta", "pymc", "pytensor", "arviz")
+
+
+def vi_parameters(approx: Any) -> xr.Dataset:
+    """Mean and sd per model variable on the unconstrained scale; ``cov`` for full rank."""
+    model = approx.model
+    data_vars: dict[str, Any] = {}
+    coords: dict[str, Any] = {"vi_stat": ["mean", "sd"]}
+    chols = []
+    for group in approx.groups:
+        mean, sd, chol = group_moments(group)
+        chols.append(chol if chol is not None else np.diag(sd))
+        for name, slc, shape in ordering(group):
+            var_dims = dims_for(model, name, shape)
+            coords.update(coords_for(model, var_dims))
+            stacked = np.stack([mean[slc].reshape(shape), sd[slc].reshape(shape)])
+            data_vars[name] = (("vi_stat", *var_dims), stacked)
+    if any(g.short_name == "full_rank" for g in approx.groups):
+        chol = block_diag(*chols)
+        data_vars["cov"] = (("latent", "latent_bis"), chol @ chol.T)
+        coords["latent"] = coords["latent_bis"] = latent_labels(approx)
+    return xr.Dataset(data_vars, coords=coords)
+
+
+def optimization_history(approx: Any, result: Any) -> xr.Dataset | None:
+    """Loss per step and, for a `FitResult`, the tracked accumulator summaries."""
+    loss = np.asarray(getattr(approx, "hist", ()), dtype=float)
+    history = result.history if result is not None else xr.Dataset()
+    if not loss.size and "loss" in history:
+        loss = history["loss"].to_numpy()  # the fit ended before PyMC stored its history
+    parts = []
+    if loss.size:
+        parts.append(xr.Dataset({"loss": ("iteration", loss)},
+                                coords={"iteration": np.arange(1, loss.size + 1)}))  # fmt: skip
+    tracked = history.drop_vars("loss", errors="ignore")
+    if tracked.data_vars:
+        parts.append(tracked.rename(iteration="tracked_iteration"))
+    return xr.merge(parts, combine_attrs="drop") if parts else None
+
+
+def export_attrs(approx: Any, result: Any, khat: float, draws: int) -> dict[str, Any]:
+    """Root attributes: method, optimizer, steps, convergence, k-hat and versions."""
+    attrs: dict[str, Any] = {
+        "method": "+".join(
+            GROUP_SHORT_NAMES.get(g.short_name, g.short_name) for g in approx.groups
+        ),
+        "psis_khat": khat,
+        "psis_khat_draws": draws,
+        "n_steps": len(getattr(approx, "hist", ())),
+    }
+    if result is not None:
+        attrs.update(_result_attrs(result))
+    attrs.update({f"{lib}_version": importlib.metadata.version(lib.replace("_", "-"))
+                  for lib in _VERSIONED})  # fmt: skip
+    return attrs
+
+
+def _result_attrs(result: Any) -> dict[str, Any]:
+    optimizer = result.optimizer
+    attrs: dict[str, Any] = {
+        "optimizer": type(optimizer).__name__,
+        "optimizer_hyperparameters": json.dumps(optimizer.hyperparameters.describe()),
+        "n_steps": int(result.n_steps),
+        "converged": int(result.converged),
+        "stop_reason": result.stop_reason,
+        "warm_start": "off" if result.warm_start is None else result.warm_start.reason,
+    }
+    rule = result.convergence
+    if rule is not None:
+        attrs["convergence_rule"] = rule.rule
+        for name in ("converged_at", "stationary_at", "window_start"):
+            value = getattr(rule, name, None)
+            if value is not None:
+                attrs[name] = int(value)
+    return attrs
