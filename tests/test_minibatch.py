@@ -211,3 +211,16 @@ def test_nan_rows_of_a_streamed_source_are_named_with_their_observed_variable():
         r"\(rows 2900\): .*drop or impute"
     )
     assert re.match(message, str(info.value))
+
+
+def test_the_full_data_log_density_names_the_nan_rows_of_the_chunk_it_reads():
+    from pymc_adadelta.approx.full_data import NonFiniteDataError
+
+    values = {"b": RNG.normal(size=(2, 3)), "sigma_log__": RNG.normal(size=2)}
+    whole = full_data(nan_model(N))
+    message = (
+        r"pm.Minibatch argument 1 of 2, data of the observed variable 'y', has NaN or inf in "
+        r"1 of rows 0:1234 \(rows 17\): "
+    )
+    with pytest.raises(NonFiniteDataError, match=message):
+        whole.logp(values, rows=1234)

@@ -220,9 +220,10 @@ class FullData:
         if not bad.size:
             return
         shown = ", ".join(map(str, bad[:5].tolist())) + (", ..." if bad.size > 5 else "")
-        names = ", ".join(repr(name) for name in self._observed.get(id(leaf.node), []))
+        names = [repr(name) for name in self._observed.get(id(leaf.node), [])]
+        noun = "variable" if len(names) == 1 else "variables"
         raise NonFiniteDataError(
-            f"{leaf.label}, data of the observed variable {names}, has NaN or inf in "
+            f"{leaf.label}, data of the observed {noun} {', '.join(names)}, has NaN or inf in "
             f"{bad.size} of rows {start}:{stop} (rows {shown}): the full-data fit and its "
             f"diagnostics use every row, so drop or impute these rows before building the "
             f"model (pm.Minibatch and StreamingBatches do not impute missing data)"
