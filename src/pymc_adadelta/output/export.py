@@ -120,8 +120,9 @@ def to_arviz(
     resample : {"auto", "always", "never"}, default "auto"
         Export ``draws`` of the proposal draws picked by their PSIS weights
         (`pymc_adadelta.output.importance`): "auto" does so when k-hat < 1 and the weights
-        change some mean or sd by more than ``1/sqrt(draws)`` sd; "never" exports the
-        proposal's own draws. Needs ``log_weights=True``.
+        change some mean or sd by more than resampling's own Monte Carlo error; "always"
+        whenever k-hat < 1; "never" exports the proposal's own draws. Needs
+        ``log_weights=True``.
 
     Returns
     -------
