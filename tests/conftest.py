@@ -127,3 +127,24 @@ def gaussian_means() -> pm.Model:
         mu = pm.Normal("mu", 0.0, 10.0, shape=2)
         pm.Normal("y", mu, 1.0, observed=np.random.default_rng(0).normal(size=(50, 2)))
     return model
+
+
+def ar1_scan_model():
+    """An AR(1) likelihood written with pytensor.scan (as garch11/arma11 are)."""
+    import pytensor
+    import pytensor.tensor as pt
+
+    rng = np.random.default_rng(0)
+    y = np.zeros(60)
+    for t in range(1, 60):
+        y[t] = 0.6 * y[t - 1] + rng.normal()
+    with pm.Model() as model:
+        phi = pm.Uniform("phi", -1.0, 1.0)
+        sigma = pm.HalfNormal("sigma", 2.0)
+
+        def step(prev, phi):
+            return phi * prev
+
+        means, _ = pytensor.scan(step, sequences=[pt.as_tensor(y[:-1])], non_sequences=[phi])
+        pm.Normal("y", means, sigma, observed=y[1:])
+    return model

