@@ -3,9 +3,10 @@ import pymc as pm
 import pytest
 from scipy import stats
 
-from conftest import ar1_scan_model
 from pymc_adadelta import adadelta
 from pymc_adadelta.approx.draws import approximation_draws, evaluate_model, gaussian_moments
+
+from .conftest import ar1_scan_model
 
 
 @pytest.fixture(scope="module", params=["advi", "fullrank_advi"])

@@ -3,9 +3,10 @@ import pymc as pm
 import pytensor.tensor as pt
 import pytest
 
-from conftest import ar1_scan_model
 from pymc_adadelta.approx.draws import gaussian_moments
 from pymc_adadelta.approx.warmstart import fixed_draws, warm_start
+
+from .conftest import ar1_scan_model
 
 
 def normal_means(n=40):
