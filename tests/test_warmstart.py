@@ -116,3 +116,18 @@ def test_a_failure_is_reported_and_the_fit_goes_on(monkeypatch):
     assert not started.applied and started.reason == "error: RuntimeError: compilation failed"
     result = fit(200, model=model, convergence=None, progressbar=False, random_seed=1)
     assert not result.warm_start.applied and result.n_steps == 200
+
+
+def test_a_failed_parameter_check_is_outside_the_support(model):
+    """A line search that overflows an sd makes PyMC raise ``sigma > 0``: the objective
+    must return inf there (it did raise, and the warm start of sblrc's full rank failed).
+    """
+    from pymc_adadelta.approx.fixed_draw import FixedDrawObjective
+
+    approx = pm.ADVI(model=model, random_seed=1).approx
+    objective = FixedDrawObjective(approx, fixed_draws(4, approx.ndim, np.random.default_rng(0)))
+    eta = np.zeros(2 * approx.ndim)
+    eta[-1] = 800.0  # log-sd of sigma_log__: exp(800) overflows, sigma = exp(-inf) = 0
+    value, grad = objective.value_and_grad(eta)
+    assert value == np.inf and not grad.any()
+    assert np.isfinite(objective.value_and_grad(np.zeros(2 * approx.ndim))[0])

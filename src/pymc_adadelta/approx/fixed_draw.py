@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
+from pymc.logprob.utils import ParameterValueError
 from pytensor.graph.replace import vectorize_graph
 
 from pymc_adadelta.approx.draws import has_scan
@@ -79,8 +80,15 @@ class FixedDrawObjective:
             self.mode = "loop"
 
     def value_and_grad(self, eta: np.ndarray) -> tuple[float, np.ndarray]:
-        """``F(η)`` and its gradient; ``(inf, 0)`` where either is not finite."""
-        value, grad = self._value_grad(np.asarray(eta, dtype=np.float64))
+        """``F(η)`` and its gradient; ``(inf, 0)`` where either is not finite.
+
+        Also where a parameter check of the model fails (``sigma > 0`` once an sd of
+        ``exp(±700)`` overflows in a line search): that point is outside the support.
+        """
+        try:
+            value, grad = self._value_grad(np.asarray(eta, dtype=np.float64))
+        except ParameterValueError:
+            return np.inf, np.zeros_like(eta)
         if not np.isfinite(value) or not np.isfinite(grad).all():
             return np.inf, np.zeros_like(eta)  # makes line searches back off
         return float(value), np.asarray(grad, dtype=np.float64)

@@ -43,7 +43,8 @@ if TYPE_CHECKING:
     from pymc_adadelta.inference import FitResult
 
 __all__ = ["KHAT_BAD", "KHAT_DRAWS", "MIN_KHAT_DRAWS", "ApproximationWarning",
-           "khat_of_log_ratios", "log_density_in_chunks", "psis_khat", "warn_if_bad"]  # fmt: skip
+           "khat_of_log_ratios", "log_density_in_chunks", "posterior_in_chunks", "psis_khat",
+           "warn_if_bad"]  # fmt: skip
 
 #: Default draws for `psis_khat`: enough for a k-hat that moves by about ±0.05 between seeds.
 KHAT_DRAWS = 8000
@@ -53,6 +54,9 @@ MIN_KHAT_DRAWS = 25
 KHAT_BAD = 0.7
 #: Draws per call when only log p is wanted.
 _CHUNK = 1000
+#: Most numbers per draw (free variables and deterministics) for which `to_arviz` checks
+#: on every proposal draw whether importance resampling would change the answer.
+RESAMPLING_CHECK_SCALARS = 2000
 
 
 class ApproximationWarning(UserWarning):
@@ -133,6 +137,26 @@ def log_density_in_chunks(model: Any, values: dict[str, np.ndarray]) -> np.ndarr
         for i in range(0, total, _CHUNK)
     ]
     return np.concatenate(parts) if parts else np.empty(0)
+
+
+def posterior_in_chunks(
+    model: Any, values: dict[str, np.ndarray], max_scalars: int = RESAMPLING_CHECK_SCALARS
+) -> dict[str, np.ndarray] | None:
+    """Free variables and deterministics at every draw, a thousand draws per call.
+
+    None when one draw holds more than ``max_scalars`` numbers (then evaluating them at
+    every proposal costs too much memory and time).
+    """
+    total = len(next(iter(values.values()))) if values else 0
+    probe = evaluate_model(model, {k: v[:1] for k, v in values.items()}, with_lp=False)
+    if sum(v.size for v in probe.posterior.values()) > max_scalars:
+        return None
+    parts = [
+        evaluate_model(model, {k: v[i : i + _CHUNK] for k, v in values.items()},
+                       with_lp=False).posterior
+        for i in range(0, total, _CHUNK)
+    ]  # fmt: skip
+    return {k: np.concatenate([part[k] for part in parts]) for k in probe.posterior}
 
 
 def warn_if_bad(khat: float, draws: int, chosen: ChosenCovariance, resampled: bool = False) -> str:

@@ -69,6 +69,7 @@ from pymc_adadelta.output.diagnostics import (
     KHAT_DRAWS,
     khat_of_log_ratios,
     log_density_in_chunks,
+    posterior_in_chunks,
     warn_if_bad,
 )
 from pymc_adadelta.output.groups import export_attrs, optimization_history, vi_parameters
@@ -213,18 +214,23 @@ def _export_chain(
     total = max(draws, khat_draws) if log_weights else draws
     q = export_draws(approx, chosen, total, rng)
     stats, khat, picked = {}, float("nan"), None
+    posterior = None
     if log_weights:
         lp = log_density_in_chunks(approx.model, q.values)
         log_weight = lp - q.logq
-        flat = np.concatenate([v.reshape(total, -1) for v in q.values.values()], axis=1)
-        picked = resample_indices(log_weight, flat, draws, rng, resample)
+        everywhere = posterior_in_chunks(approx.model, q.values) if resample == "auto" else None
+        picked = resample_indices(log_weight, _features(q.values, everywhere), draws, rng,
+                                  resample)  # fmt: skip
         rows = picked.indices
         stats = {"lp": lp[rows], "logq": q.logq[rows], "log_weight": log_weight[rows]}
         khat = khat_of_log_ratios(log_weight)
+        if everywhere is not None:
+            posterior = {k: v[rows] for k, v in everywhere.items()}
         selected = {k: v[rows] for k, v in q.values.items()}
     else:
         selected = q.values
-    p = evaluate_model(approx.model, selected, with_lp=False)
+    if posterior is None:
+        posterior = evaluate_model(approx.model, selected, with_lp=False).posterior
     datasets = {"vi_parameters": vi_parameters(approx)}
     history = optimization_history(approx, result)
     if history is not None:
@@ -242,7 +248,19 @@ def _export_chain(
     if log_weights and np.isfinite(q.logq).all():  # particles have no q: nothing to flag
         resampled = picked is not None and picked.resampled
         attrs["psis_khat_flag"] = warn_if_bad(khat, total, chosen, resampled) or "ok"
-    return _ChainExport(p.posterior, stats, datasets, attrs)
+    return _ChainExport(posterior, stats, datasets, attrs)
+
+
+def _features(values: dict[str, np.ndarray], posterior: dict[str, np.ndarray] | None) -> np.ndarray:
+    """What resampling must not change for nothing, one row per draw.
+
+    The unconstrained draws, and the constrained variables and deterministics where they
+    were evaluated at every draw (a small change of log tau's sd is a large one of tau's
+    on a funnel).
+    """
+    parts = [*values.values(), *(posterior or {}).values()]
+    total = len(parts[0])
+    return np.concatenate([np.asarray(v, dtype=np.float64).reshape(total, -1) for v in parts], 1)
 
 
 def _stack(chains: list[_ChainExport]) -> _ChainExport:
