@@ -9,6 +9,7 @@ Examples
 ...     approx = pm.fit(100, obj_optimizer=adadelta(), progressbar=False)
 """
 
+from pymc_adadelta.approx.full_data import NonFiniteDataError
 from pymc_adadelta.callbacks import (
     AccumulatorTracker,
     Callback,
@@ -28,7 +29,9 @@ from pymc_adadelta.optim import (
     adadelta_rule,
 )
 from pymc_adadelta.output import plot_history, psis_khat, to_arviz
+from pymc_adadelta.output.diagnostics import ApproximationWarning
 from pymc_adadelta.streaming import StreamingBatches
+from pymc_adadelta.streaming.read_order import StreamedDataError
 
 __version__ = "0.1.0"
 
@@ -38,6 +41,7 @@ __all__ = [
     "AdadeltaState",
     "AdadeltaStep",
     "AdadeltaUpdates",
+    "ApproximationWarning",
     "Callback",
     "ChainsFailed",
     "Checkpoint",
@@ -46,7 +50,9 @@ __all__ = [
     "FitResult",
     "FitResults",
     "IterateAveraging",
+    "NonFiniteDataError",
     "ParamSlot",
+    "StreamedDataError",
     "StreamingBatches",
     "__version__",
     "adadelta",

@@ -54,7 +54,28 @@ class DataLeaf(NamedTuple):
 
 
 class NonFiniteDataError(ValueError):
-    """Rows of a minibatch model's full data that hold NaN or inf."""
+    """Rows of a minibatch model's full data that hold NaN or inf.
+
+    Raised by `fit` on a ``pm.Minibatch`` model before anything is compiled (for arrays
+    in memory; chunked sources as they are read). The message names the array, the
+    observed variable and the rows. A ``ValueError``.
+
+    Examples
+    --------
+    >>> import numpy as np, pymc as pm
+    >>> from pymc_adadelta import NonFiniteDataError, fit
+    >>> y = np.zeros(30_000)
+    >>> y[17] = np.nan
+    >>> with pm.Model():
+    ...     y_batch = pm.Minibatch(y, batch_size=100)
+    ...     mu = pm.Normal("mu")
+    ...     _ = pm.Normal("y", mu, 1.0, observed=y_batch, total_size=len(y))
+    ...     try:
+    ...         fit(progressbar=False)
+    ...     except NonFiniteDataError as error:
+    ...         print("(rows 17)" in str(error))
+    True
+    """
 
 
 #: Sources that `StreamingBatches` feeds into a model's data containers.

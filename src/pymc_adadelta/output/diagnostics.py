@@ -60,7 +60,19 @@ RESAMPLING_CHECK_SCALARS = 2000
 
 
 class ApproximationWarning(UserWarning):
-    """The approximation is far from the posterior (PSIS k-hat above `KHAT_BAD`)."""
+    """The approximation is far from the posterior (PSIS k-hat above `KHAT_BAD`).
+
+    Issued by `to_arviz` and `psis_khat`; the message says which distribution was
+    checked, what is likely off and what to try.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from pymc_adadelta import ApproximationWarning
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("error", ApproximationWarning)  # flags become errors
+    ...     pass
+    """
 
 
 def psis_khat(

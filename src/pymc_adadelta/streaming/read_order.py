@@ -76,7 +76,17 @@ class ChunkedRows(NamedTuple):
 
 
 class StreamedDataError(ValueError):
-    """Streamed rows that cannot be used: NaN or inf, or a source that went away."""
+    """Streamed rows that cannot be used: NaN or inf, or a source that went away.
+
+    Raised by `StreamingBatches` while a fit reads its batches; the message names the
+    source, the batch and the rows. A ``ValueError``.
+
+    Examples
+    --------
+    >>> from pymc_adadelta import StreamedDataError
+    >>> issubclass(StreamedDataError, ValueError)
+    True
+    """
 
 
 def store_exists(array: Any) -> bool:
