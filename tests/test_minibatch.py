@@ -224,3 +224,25 @@ def test_the_full_data_log_density_names_the_nan_rows_of_the_chunk_it_reads():
     )
     with pytest.raises(NonFiniteDataError, match=message):
         whole.logp(values, rows=1234)
+
+
+def test_full_rank_and_several_groups_on_a_minibatch_model_take_the_full_data_fit():
+    """Full rank: the Cholesky factor of the linear-response covariance, no stochastic steps."""
+    from pymc.variational.approximations import FullRankGroup, MeanFieldGroup
+    from pymc.variational.opvi import Approximation
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with build(True) as model:
+            full_rank = pa.fit(method="fullrank_advi", progressbar=False, random_seed=1)
+            mean_field = pa.fit(progressbar=False, random_seed=1)
+            several = Approximation([FullRankGroup([model["b"]]), MeanFieldGroup(None)])
+            both = pa.fit(method=pm.KLqp(several), progressbar=False, random_seed=1)
+    for result in (full_rank, both):
+        assert result.stop_reason == "converged" and "passes" in result.history.attrs
+    cov = np.asarray(full_rank.warm_start.covariance)
+    np.testing.assert_allclose(full_rank.approx.groups[0].cov.eval(), cov, rtol=1e-6)
+    np.testing.assert_allclose(full_rank.approx.mean.eval(), mean_field.approx.mean.eval(),
+                               atol=1e-3)  # fmt: skip
+    block = both.approx.groups[0].cov.eval()
+    np.testing.assert_allclose(block, np.asarray(both.warm_start.covariance)[:3, :3], rtol=1e-6)

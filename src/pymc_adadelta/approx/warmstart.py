@@ -38,7 +38,7 @@ from pymc_adadelta.approx.linear_response import (
     newton_refine,
 )
 
-__all__ = ["WARM_START_DRAWS", "WarmStart", "fixed_draws", "warm_start"]
+__all__ = ["WARM_START_DRAWS", "WarmStart", "fixed_draws", "set_moments", "warm_start"]
 
 #: Fixed draws of the warm-start objective.
 WARM_START_DRAWS = 30
@@ -171,7 +171,7 @@ def _warm_start(
     if response is not None and response.covariance is not None:
         back = scaled.mean_transform()  # from standardized coordinates to the means
         cov = back @ response.covariance @ back.T
-    _set_moments(approx, eta[: mean.size], np.exp(eta[mean.size :]), cov)
+    set_moments(approx, eta[: mean.size], np.exp(eta[mean.size :]), cov)
     return WarmStart(
         True, "ok", found.iterations, -loss,
         covariance=None if cov is None else covariance_dataarray(approx, cov),
@@ -301,9 +301,14 @@ def _inverse_softplus(sd: np.ndarray) -> np.ndarray:
     return sd + np.log(-np.expm1(-sd))
 
 
-def _set_moments(
+def set_moments(
     approx: Any, mean: np.ndarray, sd: np.ndarray, covariance: np.ndarray | None
 ) -> None:
+    """Write a flat latent mean and sds into every Gaussian group of ``approx``.
+
+    Mean-field groups take the sds (PyMC's ``rho = softplus⁻¹(sd)``); full-rank groups the
+    Cholesky factor of their block of ``covariance`` (the sds on a diagonal without one).
+    """
     offset = 0
     for group in approx.groups:
         stop = offset + group.ddim
