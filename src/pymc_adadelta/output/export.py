@@ -64,7 +64,7 @@ from pymc_adadelta.approx.corrected import (
     choose_covariance,
     export_draws,
 )
-from pymc_adadelta.approx.draws import evaluate_model
+from pymc_adadelta.approx.draws import ApproxDraws, evaluate_model
 from pymc_adadelta.output.diagnostics import (
     KHAT_DRAWS,
     khat_of_log_ratios,
@@ -73,7 +73,7 @@ from pymc_adadelta.output.diagnostics import (
     warn_if_bad,
 )
 from pymc_adadelta.output.groups import export_attrs, optimization_history, vi_parameters
-from pymc_adadelta.output.importance import RESAMPLE_MODES, resample_indices
+from pymc_adadelta.output.importance import RESAMPLE_MODES, Resampling, resample_indices
 from pymc_adadelta.output.inputs import fits_of, split_input
 
 if TYPE_CHECKING:
@@ -213,30 +213,54 @@ def _export_chain(
 ) -> _ChainExport:
     total = max(draws, khat_draws) if log_weights else draws
     q = export_draws(approx, chosen, total, rng)
-    stats, khat, picked = {}, float("nan"), None
-    posterior = None
     if log_weights:
-        lp = log_density_in_chunks(approx.model, q.values)
-        log_weight = lp - q.logq
-        everywhere = posterior_in_chunks(approx.model, q.values) if resample == "auto" else None
-        picked = resample_indices(log_weight, _features(q.values, everywhere), draws, rng,
-                                  resample)  # fmt: skip
-        rows = picked.indices
-        stats = {"lp": lp[rows], "logq": q.logq[rows], "log_weight": log_weight[rows]}
-        khat = khat_of_log_ratios(log_weight)
-        if everywhere is not None:
-            posterior = {k: v[rows] for k, v in everywhere.items()}
-        selected = {k: v[rows] for k, v in q.values.items()}
+        weighted = _weighted(approx.model, q, draws, rng, resample)
     else:
-        selected = q.values
-    if posterior is None:
-        posterior = evaluate_model(approx.model, selected, with_lp=False).posterior
+        posterior = evaluate_model(approx.model, q.values, with_lp=False).posterior
+        weighted = _Weighted(posterior, {}, float("nan"), None)
     datasets = {"vi_parameters": vi_parameters(approx)}
     history = optimization_history(approx, result)
     if history is not None:
         datasets["optimization"] = history
-    attrs = export_attrs(approx, result, khat, total if log_weights else 0)
-    attrs["covariance"] = chosen.label
+    attrs = export_attrs(approx, result, weighted.khat, total if log_weights else 0)
+    attrs.update(_proposal_attrs(chosen, weighted.picked))
+    if log_weights and np.isfinite(q.logq).all():  # particles have no q: nothing to flag
+        resampled = weighted.picked is not None and weighted.picked.resampled
+        attrs["psis_khat_flag"] = warn_if_bad(weighted.khat, total, chosen, resampled) or "ok"
+    return _ChainExport(weighted.posterior, weighted.sample_stats, datasets, attrs)
+
+
+class _Weighted(NamedTuple):
+    """The exported draws' variables and stats, k-hat, and which proposals they are."""
+
+    posterior: dict[str, np.ndarray]
+    sample_stats: dict[str, np.ndarray]
+    khat: float
+    picked: Resampling | None
+
+
+def _weighted(
+    model: Any, q: ApproxDraws, draws: int, rng: np.random.Generator, resample: str
+) -> _Weighted:
+    """Importance ratios of every proposal, k-hat, and the ``draws`` rows to export."""
+    lp = log_density_in_chunks(model, q.values)
+    log_weight = lp - q.logq
+    check = resample == "auto" and np.isfinite(log_weight).all()
+    everywhere = posterior_in_chunks(model, q.values) if check else None
+    picked = resample_indices(log_weight, _features(q.values, everywhere), draws, rng, resample)
+    rows = picked.indices
+    if everywhere is not None:
+        posterior = {k: v[rows] for k, v in everywhere.items()}
+    else:
+        selected = {k: v[rows] for k, v in q.values.items()}
+        posterior = evaluate_model(model, selected, with_lp=False).posterior
+    stats = {"lp": lp[rows], "logq": q.logq[rows], "log_weight": log_weight[rows]}
+    return _Weighted(posterior, stats, khat_of_log_ratios(log_weight), picked)
+
+
+def _proposal_attrs(chosen: ChosenCovariance, picked: Resampling | None) -> dict[str, Any]:
+    """What was drawn from, and whether it was resampled."""
+    attrs: dict[str, Any] = {"covariance": chosen.label}
     if chosen.label != "linear_response":
         attrs["covariance_reason"] = chosen.reason
     else:
@@ -245,10 +269,7 @@ def _export_chain(
     if picked is not None:
         attrs.update(psis_resampled=int(picked.resampled), psis_resampling=picked.reason,
                      psis_ess=picked.ess)  # fmt: skip
-    if log_weights and np.isfinite(q.logq).all():  # particles have no q: nothing to flag
-        resampled = picked is not None and picked.resampled
-        attrs["psis_khat_flag"] = warn_if_bad(khat, total, chosen, resampled) or "ok"
-    return _ChainExport(posterior, stats, datasets, attrs)
+    return attrs
 
 
 def _features(values: dict[str, np.ndarray], posterior: dict[str, np.ndarray] | None) -> np.ndarray:
