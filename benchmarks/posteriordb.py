@@ -9,6 +9,7 @@ range, PSIS k-hat (exported), and beside them the NUTS / nutpie figures of ANCHO
     python benchmarks/posteriordb.py --models arK-arK kidiq-kidscore_momiq --methods advi
     python benchmarks/posteriordb.py --nutpie             # also re-measure nutpie here
     python benchmarks/posteriordb.py --json out.json
+    python benchmarks/posteriordb.py --table out.json      # the table of a saved run
 
 Each (posterior, method) runs in its own process, one at a time (2 shared cores).
 """
@@ -121,24 +122,33 @@ def _ok(row: dict) -> str:
     return ("m" if mean_ok else "-") + ("s" if sd_ok else "-")
 
 
+def _ratio(row: dict, here: dict) -> str:
+    """Our wall time over nutpie's in the same run ("-" for nutpie's own row)."""
+    if row.get("method") == "nutpie (here)" or row["posterior"] not in here:
+        return "-"
+    return f"{row['wall'] / here[row['posterior']]:.2f}"
+
+
 def table(rows: list[dict], anchor: dict) -> str:
     head = (
         "| posterior | method | wall s | steps | stop | warm start s (LR s) | covariance "
         "| max \\|mean err\\| | sd ratio | k-hat | ok | NUTS wall s / err "
         "| nutpie wall s / err |"
     )
-    lines = [head, "|" + "---|" * 13]
+    lines = [head.replace("| wall s |", "| wall s | ÷ nutpie here |"), "|" + "---|" * 14]
+    here = {r["posterior"]: r["wall"] for r in rows if r.get("method") == "nutpie (here)"}
     for r in rows:
         short = r["posterior"].split("-")[-1]
         if "error" in r:
-            lines.append(f"| {short} | {r['method']} | crash: {r['error']} |" + " |" * 10)
+            lines.append(f"| {short} | {r['method']} | crash: {r['error']} |" + " |" * 11)
             continue
         nuts = anchor.get((r["posterior"], "nuts"), {})
         pie = anchor.get((r["posterior"], "nutpie"), {})
         warm = "-" if r.get("warm_s") is None else f"{r['warm_s']:.1f} ({r['lr_s']:.2f})"
         flag = " ⚑" if r.get("flagged") else ""
         lines.append(
-            f"| {short} | {r['method']} | {r['wall']:.1f} | {r.get('steps', '-')} | "
+            f"| {short} | {r['method']} | {r['wall']:.1f} | {_ratio(r, here)} | "
+            f"{r.get('steps', '-')} | "
             f"{r.get('stop', '-')} | {warm} | {r.get('covariance', '-')} | {r['err']:.3f} | "
             f"{r['lo']:.2f}-{r['hi']:.2f} | {r.get('khat', float('nan')):.2f}{flag} | {_ok(r)} | "
             f"{nuts.get('wall', float('nan')):.1f} / {nuts.get('err', float('nan')):.3f} | "
@@ -153,6 +163,7 @@ def main() -> None:
     parser.add_argument("--methods", nargs="*", default=["advi", "fullrank_advi"])
     parser.add_argument("--nutpie", action="store_true", help="also re-measure nutpie here")
     parser.add_argument("--json", help="write the rows to this file")
+    parser.add_argument("--table", help="only print the table of rows saved with --json")
     parser.add_argument("--one", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--one-nutpie", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -161,6 +172,9 @@ def main() -> None:
         return
     if args.one_nutpie:
         print("RESULT " + json.dumps(run_nutpie(args.one_nutpie)), flush=True)
+        return
+    if args.table:
+        print(table(json.loads(Path(args.table).read_text()), anchors()))
         return
     sys.path.insert(0, str(SHARED))
     import models  # type: ignore[import-not-found]
