@@ -92,7 +92,7 @@ class FitResults:
         rhat = self.diagnostics.sel(diagnostic="rhat")
         return [str(name) for name, value in rhat.data_vars.items() if value.max() > threshold]
 
-    def to_arviz(self, draws: int = 1000, **kwargs: Any) -> Any:
+    def to_arviz(self, draws: int | None = None, **kwargs: Any) -> Any:
         """Export draws, history and diagnostics: `pymc_adadelta.to_arviz` of this result.
 
         ``kwargs`` are `to_arviz`'s keywords (``random_seed``, ``log_weights``,

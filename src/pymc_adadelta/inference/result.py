@@ -86,7 +86,7 @@ class FitResult:
     state: FitState | None = None
     affected: tuple[str, ...] = ()
 
-    def to_arviz(self, draws: int = 1000, **kwargs: Any) -> Any:
+    def to_arviz(self, draws: int | None = None, **kwargs: Any) -> Any:
         """Export draws, history and diagnostics: `pymc_adadelta.to_arviz` of this result.
 
         ``kwargs`` are `to_arviz`'s keywords (``random_seed``, ``log_weights``,

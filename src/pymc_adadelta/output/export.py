@@ -81,12 +81,15 @@ if TYPE_CHECKING:
 
     from pymc_adadelta.inference import FitResult, FitResults
 
-__all__ = ["to_arviz", "to_arviz_chains"]
+__all__ = ["EXPORT_DRAWS", "to_arviz", "to_arviz_chains"]
+
+#: Draws `to_arviz` exports by default, in all (split between several fits).
+EXPORT_DRAWS = 4000
 
 
 def to_arviz(
     approx_or_result: Approximation | FitResult | FitResults,
-    draws: int = 1000,
+    draws: int | None = None,
     *,
     random_seed: Any = None,
     model: Any = None,
@@ -102,8 +105,10 @@ def to_arviz(
     approx_or_result : pymc Approximation, FitResult or FitResults
         What ``pm.fit`` or `fit` returned; a `FitResults` (``fit(..., chains=k)``)
         gives one chain per fit.
-    draws : int, default 1000
-        Draws from the approximation (from each one, for several fits).
+    draws : int, optional
+        Draws from the approximation (from each one, for several fits). Default:
+        `EXPORT_DRAWS` (4,000) in all, split evenly between the fits, as ``pm.sample``
+        gives 4 chains of 1,000: the Monte Carlo error of a mean is then 1.6 % of an sd.
     random_seed : int or numpy Generator, optional
         Seed of the draws; several fits draw from its ``spawn``-ed generators.
     model : pm.Model, optional
@@ -148,7 +153,7 @@ def to_arviz(
 
 def to_arviz_chains(
     fits: list[Any],
-    draws: int = 1000,
+    draws: int | None = None,
     *,
     random_seed: Any = None,
     model: Any = None,
@@ -159,6 +164,7 @@ def to_arviz_chains(
 ) -> Any:
     """`to_arviz` of several approximations or results of one model, one chain each."""
     pairs = [split_input(r, model) for r in fits]
+    draws = -(-EXPORT_DRAWS // len(pairs)) if draws is None else draws
     check_draws(draws)
     if resample not in RESAMPLE_MODES:
         raise ValueError(f"resample must be one of {RESAMPLE_MODES}, got {resample!r}")
