@@ -111,3 +111,14 @@ def test_covariance_can_be_turned_off():
 def test_too_large_dims_are_reported(dim):
     response = lr.linear_response(Quadratic(np.eye(2 * dim)), np.zeros(2 * dim))
     assert response.covariance is None and response.reason == f"dim {dim} > {lr.CG_MAX_DIM}"
+
+
+def test_the_result_exposes_the_labelled_covariance(model):
+    from pymc_adadelta import fit
+
+    result = fit(model=model, random_seed=1, progressbar=False)
+    cov = result.covariance
+    assert cov is result.warm_start.covariance and cov.dims == ("latent", "latent_bis")
+    assert list(cov.latent.values) == ["beta[0]", "beta[1]", "beta[2]", "sigma_log__"]
+    np.testing.assert_allclose(cov.values, cov.values.T)
+    assert (np.linalg.eigvalsh(cov.values) > 0).all()

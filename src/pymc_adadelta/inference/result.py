@@ -86,6 +86,17 @@ class FitResult:
     state: FitState | None = None
     affected: tuple[str, ...] = ()
 
+    @property
+    def covariance(self) -> xr.DataArray | None:
+        """The linear-response covariance of the unconstrained latent vector, or None.
+
+        Dims ``latent`` and ``latent_bis``, labelled by coordinate (``beta[0]``,
+        ``sigma_log__``, ...): what `to_arviz` exports by default (see
+        `pymc_adadelta.approx.linear_response`). None without a warm start, or where it
+        could not be computed (``result.warm_start.covariance_reason`` says why).
+        """
+        return None if self.warm_start is None else self.warm_start.covariance
+
     def to_arviz(self, draws: int | None = None, **kwargs: Any) -> Any:
         """Export draws, history and diagnostics: `pymc_adadelta.to_arviz` of this result.
 
