@@ -131,3 +131,16 @@ def test_a_failed_parameter_check_is_outside_the_support(model):
     value, grad = objective.value_and_grad(eta)
     assert value == np.inf and not grad.any()
     assert np.isfinite(objective.value_and_grad(np.zeros(2 * approx.ndim))[0])
+
+
+def test_a_start_whose_draws_overflow_is_shrunk_until_finite():
+    """PyMC's starting sds can put fixed draws where log p is -inf (low_dim_gauss_mix's
+    full rank): the warm start shrinks them instead of giving up."""
+    with pm.Model() as model:
+        x = pm.Normal("x", 0.0, 1.0)
+        pm.Potential("wall", -pt.exp(pt.exp(5.0 * x)))
+        approx = pm.ADVI(random_seed=1).approx
+    started = warm_start(approx, random_seed=1)
+    assert started.applied and started.reason == "ok"
+    assert np.isfinite(started.elbo) and started.covariance_reason == "ok"
+    del model

@@ -200,6 +200,7 @@ def _standardized_lbfgs(objective: FixedDrawObjective, eta: np.ndarray, maxiter:
     for L-BFGS in the raw coordinates.
     """
     n, iterations = objective.dim, 0
+    eta = _finite_start(objective, eta)
     scaled = _diagonal(objective, eta)
     for attempt in range(STANDARDIZE_PASSES):
         result = _lbfgs(scaled, np.zeros(2 * n), maxiter if attempt else FIRST_PASS_ITERATIONS)
@@ -213,6 +214,20 @@ def _standardized_lbfgs(objective: FixedDrawObjective, eta: np.ndarray, maxiter:
         if attempt and np.max(np.abs(result.x)) < 1.0:
             break
     return _Found(scaled, np.zeros(2 * n), float(result.fun), iterations, "")
+
+
+def _finite_start(objective: FixedDrawObjective, eta: np.ndarray) -> np.ndarray:
+    """``eta``, or the first of its sds shrunk 10, 100, 1000 times where F is finite.
+
+    PyMC's full-rank start (sds of 1.3) put draws of low_dim_gauss_mix's ordered means
+    where the log density overflows, and the warm start ended before its first step.
+    """
+    n = objective.dim
+    for shrink in (0.0, *np.log([10.0, 100.0, 1000.0])):
+        candidate = np.concatenate([eta[:n], eta[n:] - shrink])
+        if np.isfinite(objective.value_and_grad(candidate)[0]):
+            return candidate
+    return eta
 
 
 def _diagonal(objective: FixedDrawObjective, eta: np.ndarray) -> StandardizedObjective:
