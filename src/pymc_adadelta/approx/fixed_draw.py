@@ -32,6 +32,7 @@ import pytensor.tensor as pt
 from pymc.logprob.utils import ParameterValueError
 from pytensor.graph.replace import vectorize_graph
 
+from pymc_adadelta._compat import helper_mode
 from pymc_adadelta.approx.draws import has_scan
 from pymc_adadelta.approx.layout import ordering
 
@@ -157,7 +158,7 @@ def _vectorized(approx: Any, z: np.ndarray) -> Any:
     eta = pt.vector("eta", dtype="float64")
     loss = _vectorized_loss(approx, z, eta)
     grad: Any = pt.grad(loss, eta)
-    function = pytensor.function([eta], [loss, grad])
+    function = pytensor.function([eta], [loss, grad], mode=helper_mode())
     start = np.zeros(2 * z.shape[1])
     function(start)  # some failures only show when it runs
     return function
@@ -171,7 +172,7 @@ def _looped(approx: Any, z: np.ndarray) -> Any:
     replace = {v: values[v.name].astype(v.dtype) for v in model.value_vars}
     point_logp = pytensor.graph.replace.graph_replace(logp, replace, strict=False)
     point_grad: Any = pt.grad(point_logp, x)
-    point = pytensor.function([x], [point_logp, point_grad])
+    point = pytensor.function([x], [point_logp, point_grad], mode=helper_mode())
 
     def value_and_grad(eta: np.ndarray) -> tuple[float, np.ndarray]:
         mu, sd = eta[:n], np.exp(eta[n:])
