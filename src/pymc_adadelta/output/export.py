@@ -10,9 +10,9 @@ ArviZ 1.x) with these groups:
   Student-t with the fit's mean and that covariance (`pymc_adadelta.approx.corrected`);
   ``attrs["covariance"]`` says ``"linear_response"`` or ``"approximation"`` (and
   ``attrs["covariance_reason"]`` why, for the latter), ``attrs["proposal"]`` which
-  Student-t; ``attrs["mean"]`` says whose mean was used with linear response: ``"fit"``,
-  or ``"warm_start"`` when the fit's mean drifted more than `MEAN_DRIFT_SDS`
-  linear-response sds from the warm start's optimum. With ``log_weights=True`` the draws
+  Student-t; ``attrs["mean"]`` says whose mean was used with linear response: the warm
+  start's optimum (``"warm_start"``) unless the fit's averaged mean moved more than
+  `MEAN_NOISE_SDS` linear-response sds from it (``"fit"``). With ``log_weights=True`` the draws
   are then picked from ``khat_draws`` proposals by their PSIS weights where that changes
   the answer (``resample="auto"``, `pymc_adadelta.output.importance`):
   ``attrs["psis_resampled"]`` (0 or 1), ``attrs["psis_resampling"]`` (why) and
@@ -270,7 +270,7 @@ def _proposal_attrs(chosen: ChosenCovariance, picked: Resampling | None) -> dict
     if chosen.label != "linear_response":
         attrs["covariance_reason"] = chosen.reason
     else:
-        attrs["mean"] = chosen.mean_label  # "warm_start" when the fit's mean drifted
+        attrs["mean"] = chosen.mean_label  # "fit" when the refinement moved the mean
         attrs["proposal"] = f"student_t({PROPOSAL_DOF:g})"
     if picked is not None:
         attrs.update(psis_resampled=int(picked.resampled), psis_resampling=picked.reason,
