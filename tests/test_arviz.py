@@ -230,3 +230,13 @@ def test_the_warm_start_optimum_is_exported_unless_the_refinement_moved_the_mean
     np.testing.assert_allclose(chosen.mean, fitted)
     data = to_arviz(moved, draws=20, random_seed=1, khat_draws=20)
     assert data.attrs["mean"] == "fit"
+
+
+def test_a_list_of_fits_is_one_chain_each(result):
+    data = to_arviz([result, result], draws=30, random_seed=1, log_weights=False)
+    assert group(data, "posterior").sizes["chain"] == 2
+    assert group(data, "posterior").sizes["draw"] == 30
+    default = to_arviz([result, result], random_seed=1, log_weights=False)
+    assert group(default, "posterior").sizes["draw"] == 2000  # 4,000 in all
+    with pytest.raises(ValueError, match="empty list"):
+        to_arviz([])

@@ -13,7 +13,7 @@ from typing import Any
 import xarray as xr
 
 from pymc_adadelta._compat import arviz_group
-from pymc_adadelta.output.export import to_arviz_chains
+from pymc_adadelta.output.export import to_arviz
 
 __all__ = ["DIAGNOSTIC_DRAWS", "chain_diagnostics"]
 
@@ -33,8 +33,7 @@ def chain_diagnostics(
     """
     import arviz as az
 
-    data = to_arviz_chains(list(chains), draws,
-                    random_seed=random_seed, log_weights=False)  # fmt: skip
+    data = to_arviz(list(chains), draws, random_seed=random_seed, log_weights=False)
     posterior = arviz_group(data, "posterior")
     parts = [az.rhat(posterior), az.ess(posterior, method="bulk"),
              az.ess(posterior, method="tail")]  # fmt: skip

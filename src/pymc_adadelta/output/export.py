@@ -46,6 +46,7 @@ exported draws first; ``attrs["psis_khat_draws"]``), the same estimate as
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
@@ -81,14 +82,14 @@ if TYPE_CHECKING:
 
     from pymc_adadelta.inference import FitResult, FitResults
 
-__all__ = ["EXPORT_DRAWS", "to_arviz", "to_arviz_chains"]
+__all__ = ["EXPORT_DRAWS", "to_arviz"]
 
 #: Draws `to_arviz` exports by default, in all (split between several fits).
 EXPORT_DRAWS = 4000
 
 
 def to_arviz(
-    approx_or_result: Approximation | FitResult | FitResults,
+    approx_or_result: Approximation | FitResult | FitResults | Sequence[Any],
     draws: int | None = None,
     *,
     random_seed: Any = None,
@@ -102,9 +103,9 @@ def to_arviz(
 
     Parameters
     ----------
-    approx_or_result : pymc Approximation, FitResult or FitResults
-        What ``pm.fit`` or `fit` returned; a `FitResults` (``fit(..., chains=k)``)
-        gives one chain per fit.
+    approx_or_result : pymc Approximation, FitResult, FitResults, or a list of them
+        What ``pm.fit`` or `fit` returned; a `FitResults` (``fit(..., chains=k)``) or a
+        list of fits of one model gives one chain per fit.
     draws : int, optional
         Draws from the approximation (from each one, for several fits). Default:
         `EXPORT_DRAWS` (4,000) in all, split evenly between the fits, as ``pm.sample``
@@ -146,24 +147,9 @@ def to_arviz(
     >>> data["posterior"]["beta"].dims
     ('chain', 'draw', 'coef')
     """
-    return to_arviz_chains(fits_of(approx_or_result), draws, random_seed=random_seed,
-                           model=model, log_weights=log_weights, covariance=covariance,
-                           khat_draws=khat_draws, resample=resample)  # fmt: skip
-
-
-def to_arviz_chains(
-    fits: list[Any],
-    draws: int | None = None,
-    *,
-    random_seed: Any = None,
-    model: Any = None,
-    log_weights: bool = True,
-    covariance: str = "auto",
-    khat_draws: int = KHAT_DRAWS,
-    resample: str = "auto",
-) -> Any:
-    """`to_arviz` of several approximations or results of one model, one chain each."""
-    pairs = [split_input(r, model) for r in fits]
+    pairs = [split_input(r, model) for r in fits_of(approx_or_result)]
+    if not pairs:
+        raise ValueError("approx_or_result is an empty list: there is nothing to export")
     draws = -(-EXPORT_DRAWS // len(pairs)) if draws is None else draws
     check_draws(draws)
     if resample not in RESAMPLE_MODES:

@@ -26,9 +26,11 @@ def is_fit_results(obj: Any) -> bool:
 
 
 def fits_of(approx_or_result: Any) -> list[Any]:
-    """The approximations or results to export, one per chain."""
+    """The approximations or results to export, one per chain (a list is taken as is)."""
     if is_fit_results(approx_or_result):
         return list(approx_or_result.chains)
+    if isinstance(approx_or_result, list | tuple):
+        return list(approx_or_result)
     return [approx_or_result]
 
 
