@@ -43,16 +43,30 @@ def test_parameter_scales_follow_the_ELBO_curvature():
     np.testing.assert_allclose(rho_scale, 1.0 / (np.sqrt(2.0) * dlogsd), rtol=1e-6)
 
 
-def test_full_rank_scales_cover_every_cholesky_entry():
+def test_full_rank_means_scale_with_the_conditional_sd_and_the_factor_stays():
+    """Full rank: mu by 1/sqrt(diag(precision)), not the marginal sd; no scale for L."""
     model, _, _ = gaussian_regression([1e-2, 1.0])
     approx = pm.FullRankADVI(model=model, random_seed=1).approx
-    pairs = {id(p): s for p, s in parameter_scales(approx)}
     group = approx.groups[0]
-    sd = gaussian_moments(group).sd
-    scale = pairs[id(group.params_dict["L_tril"])]
-    assert scale.shape == group.params_dict["L_tril"].get_value().shape and (scale > 0).all()
-    assert np.isclose(scale[1], sd[1] / np.sqrt(2.0))  # the off-diagonal entry of row 1
-    np.testing.assert_allclose(pairs[id(group.params_dict["mu"])], sd)
+    chol = np.array([[2.0, 0.0], [1.8, 0.5]])
+    packed = chol[np.tril_indices(2)].copy()
+    packed[[0, 2]] = np.log(np.expm1(packed[[0, 2]]))  # PyMC's softplus diagonal
+    group.params_dict["L_tril"].set_value(packed)
+    pairs = {id(p): s for p, s in parameter_scales(approx)}
+    precision = np.linalg.inv(chol @ chol.T)
+    np.testing.assert_allclose(pairs[id(group.params_dict["mu"])], 1 / np.sqrt(np.diag(precision)))
+    assert id(group.params_dict["L_tril"]) not in pairs
+
+
+def test_a_full_rank_refinement_keeps_the_linear_response_factor():
+    model, mean, cov = gaussian_regression([1e-3, 1.0, 1e2])
+    result = fit(model=model, method="fullrank_advi", random_seed=1, progressbar=False)
+    sd = np.sqrt(np.diag(cov))
+    assert result.stop_reason == "converged"
+    scaled = result.approx.groups[0].cov.eval() / np.outer(sd, sd)
+    np.testing.assert_allclose(scaled, cov / np.outer(sd, sd), atol=1e-3)
+    fitted = gaussian_moments(result.approx.groups[0]).mean
+    assert (np.abs(fitted - mean) / sd).max() < 0.1
 
 
 @pytest.mark.parametrize("scale", [1e-4, 1.0, 1e3])
