@@ -1,13 +1,13 @@
-"""Draws from the variance-corrected approximation: the fit's mean, linear-response covariance.
+"""Draws from the variance-corrected approximation: linear-response covariance, best mean.
 
 A mean-field fit's means are close to the posterior's, its sds are not (they shrink on
 correlated posteriors, and it has no correlations). The warm start's linear-response
 covariance (`pymc_adadelta.approx.linear_response`) corrects them. `export_draws` is what
 `to_arviz` and `psis_khat` draw from when a fit result carries that covariance: a
 multivariate Student-t with `PROPOSAL_DOF` degrees of freedom, that covariance and the
-warm start's optimum as its mean (the fit's averaged mean where the refinement moved it
-by more than `MEAN_NOISE_SDS`), its base points a scrambled Sobol sequence; the approximation itself
-otherwise.
+warm start's optimum as its mean (the fit's averaged mean where the refinement moved
+it by more than `MEAN_NOISE_SDS`), its base points a scrambled Sobol sequence; the
+approximation itself otherwise.
 
 Why a Student-t and not the Gaussian: these draws are also the proposal of the importance
 weights ``p/q`` that `to_arviz` uses for the PSIS k-hat and its importance resampling.
