@@ -83,3 +83,20 @@ def test_numpy_integers_are_positive_integers_everywhere(tmp_path):
 def test_thresholds(value):
     with pytest.raises(ValueError, match="mcse_threshold must be a number > 0"):
         check_threshold("mcse_threshold", value, above=0.0)
+
+
+@pytest.mark.parametrize("seed", ["x", -1, 1.5, {"a": 1}])
+def test_a_bad_random_seed_is_named_before_any_work(model, seed, monkeypatch):
+    from pymc_adadelta.inference import single_fit
+
+    monkeypatch.setattr(single_fit, "run_warm_start", lambda *a, **k: pytest.fail("warm start"))
+    with pytest.raises(TypeError, match="random_seed must be None"):
+        fit(model=model, random_seed=seed, progressbar=False)
+
+
+def test_resample_always_without_log_weights_is_refused(model):
+    from pymc_adadelta import to_arviz
+
+    approx = pm.ADVI(model=model, random_seed=1).approx
+    with pytest.raises(ValueError, match="needs the importance weights"):
+        to_arviz(approx, resample="always", log_weights=False)

@@ -44,6 +44,25 @@ def check_draws(draws: Any) -> None:
     check_positive_int("draws", draws)
 
 
+def check_random_seed(value: Any, name: str = "random_seed") -> None:
+    """Raise unless ``value`` is None or seeds NumPy's ``default_rng`` / ``SeedSequence``.
+
+    Accepted: None, a non-negative integer, a sequence of them, a ``SeedSequence``, a
+    ``Generator`` or a ``RandomState`` (what PyMC takes).
+    """
+    if value is None or isinstance(
+        value, np.random.Generator | np.random.SeedSequence | np.random.RandomState
+    ):
+        return
+    try:
+        np.random.SeedSequence(value)
+    except (TypeError, ValueError) as error:
+        raise TypeError(
+            f"{name} must be None, a non-negative integer, a sequence of them, a "
+            f"numpy SeedSequence, Generator or RandomState, got {value!r} ({error})"
+        ) from None
+
+
 def check_threshold(name: str, value: Any, *, above: float) -> None:
     """Raise ValueError, naming ``name``, unless ``value`` is a finite real number > ``above``."""
     is_real = isinstance(value, int | float | np.integer | np.floating) and not isinstance(

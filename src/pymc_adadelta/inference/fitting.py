@@ -15,7 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from pymc.variational.inference import Inference
 
-from pymc_adadelta._validation import check_callbacks, check_positive_int, check_writable_file
+from pymc_adadelta._validation import (
+    check_callbacks,
+    check_positive_int,
+    check_random_seed,
+    check_writable_file,
+)
 from pymc_adadelta.callbacks.base import Callback
 from pymc_adadelta.inference.options import check_backend, check_optimizer, split_pm_fit_kwargs
 from pymc_adadelta.inference.several_fits import check_parallel_arguments, fit_chains
@@ -153,6 +158,7 @@ def fit(
     """
     # Every argument is checked here, before any warm start, compile or worker.
     check_positive_int("n", n, "number of steps")
+    check_random_seed(random_seed)
     check_positive_int("checkpoint_every", checkpoint_every)
     check_optimizer(optimizer)
     check_backend(backend)

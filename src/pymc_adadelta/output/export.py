@@ -123,7 +123,8 @@ def to_arviz(
         is one (with the fit's mean), the approximation otherwise; "linear_response"
         raises when there is none; "approximation" exports the approximation as it is.
     khat_draws : int, default `KHAT_DRAWS`
-        Proposal draws for the k-hat and the importance resampling (at least ``draws``).
+        Proposal draws for the k-hat and the importance resampling; fewer than ``draws``
+        are raised to ``draws`` (``attrs["psis_khat_draws"]`` says how many were used).
     resample : {"auto", "always", "never"}, default "auto"
         Export ``draws`` of the proposal draws picked by their PSIS weights
         (`pymc_adadelta.output.importance`): "auto" does so when k-hat < 1 and the weights
@@ -154,6 +155,8 @@ def to_arviz(
     check_draws(draws)
     if resample not in RESAMPLE_MODES:
         raise ValueError(f"resample must be one of {RESAMPLE_MODES}, got {resample!r}")
+    if resample == "always" and not log_weights:
+        raise ValueError("resample='always' needs the importance weights: log_weights=True")
     rng = np.random.default_rng(random_seed)
     rngs = [rng] if len(pairs) == 1 else rng.spawn(len(pairs))
     chains = [
