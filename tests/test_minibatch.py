@@ -246,3 +246,15 @@ def test_full_rank_and_several_groups_on_a_minibatch_model_take_the_full_data_fi
                                atol=1e-3)  # fmt: skip
     block = both.approx.groups[0].cov.eval()
     np.testing.assert_allclose(block, np.asarray(both.warm_start.covariance)[:3, :3], rtol=1e-6)
+
+
+def test_progress_in_a_log_is_one_line_per_outer_step_and_a_final_line(capsys):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with build(True):
+            result = pa.fit(progressbar=True, random_seed=1)
+    lines = capsys.readouterr().err.strip().splitlines()
+    steps = [line for line in lines if line.startswith("minibatch fit: outer step")]
+    assert len(steps) == result.n_steps and "\r" not in "".join(lines)
+    assert lines[-1].startswith(f"minibatch fit: {result.stop_reason}, ")
+    assert "passes" in lines[-1] and lines[-1].endswith(" s")

@@ -144,3 +144,12 @@ def test_a_start_whose_draws_overflow_is_shrunk_until_finite():
     assert started.applied and started.reason == "ok"
     assert np.isfinite(started.elbo) and started.covariance_reason == "ok"
     del model
+
+
+def test_the_repr_shows_the_covariance_as_its_shape(model):
+    approx = pm.ADVI(model=model, random_seed=1).approx
+    text = repr(warm_start(approx, random_seed=1))
+    assert (
+        "covariance=<DataArray covariance (4, 4)>" in text and "mean=<DataArray mean (4,)>" in text
+    )
+    assert text.startswith("WarmStart(applied=True, reason='ok'") and len(text) < 600

@@ -92,6 +92,17 @@ class WarmStart(NamedTuple):
     covariance_seconds: float = 0.0
     mean: xr.DataArray | None = None
 
+    def __repr__(self) -> str:
+        """The fields, with the covariance and the mean as their shapes."""
+        fields = {name: getattr(self, name) for name in self._fields}
+        for name in ("covariance", "mean"):
+            value = fields[name]
+            if value is not None:
+                fields[name] = f"<DataArray {name} {tuple(value.shape)}>"
+        shown = ", ".join(f"{k}={v}" if k in ("covariance", "mean") and v is not None
+                          else f"{k}={v!r}" for k, v in fields.items())  # fmt: skip
+        return f"WarmStart({shown})"
+
 
 def warm_start(
     approx: Any,

@@ -20,6 +20,7 @@ posteriors: 0.83 of the Laplace sd measured on the intercept of a logistic regre
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -75,17 +76,23 @@ def minibatch_fit(
     start = np.concatenate([*(m.mean for m in moments), sd + np.log(-np.expm1(-sd))])
     others = [c for c in callbacks if type(c).__name__ != "StreamingBatches"]
 
+    terminal = sys.stderr.isatty()
+    head, tail = ("\r", "") if terminal else ("", "\n")
+    began = time.perf_counter()
+
     def on_step(k: int, passes: float, step: float) -> None:
-        if progressbar:
-            print(f"\rminibatch fit: outer step {k}, {passes:.1f} passes, moved "
-                  f"{step:.3g} sd", end="", file=sys.stderr, flush=True)  # fmt: skip
+        if progressbar:  # on a terminal one line rewritten; in a log one line per step
+            print(f"{head}minibatch fit: outer step {k}, {passes:.1f} passes, moved "
+                  f"{step:.3g} sd", end=tail, file=sys.stderr, flush=True)  # fmt: skip
         for callback in others:
             callback(approx, None, k)
 
     done = fit_full_data(whole, approx, start, rng=np.random.default_rng(random_seed),
                          max_passes=max_passes, on_step=on_step)  # fmt: skip
     if progressbar:
-        print(file=sys.stderr)
+        stop = "converged" if done.converged else "max_passes"
+        print(f"{head}minibatch fit: {stop}, {done.passes:.1f} passes, "
+              f"{time.perf_counter() - began:.1f} s", file=sys.stderr, flush=True)  # fmt: skip
     # mean field: the marginal sds of the linear-response covariance; full rank: its
     # Cholesky factor (a Gaussian posterior's full-rank optimum is that covariance)
     fitted_sd = np.logaddexp(0.0, done.rho)
