@@ -62,7 +62,10 @@ def fit(
     Parameters
     ----------
     n : int, default 50_000
-        Most steps to take, counting those before a resume.
+        Most steps to take, counting those before a resume. A minibatch model with the
+        default options takes the full-data fit instead (`pymc_adadelta.inference.minibatch`),
+        which stops by itself or after 20 passes over the data (``"max_passes"``); ``n``
+        does not apply there, and ``n_steps`` counts its outer steps.
     model : pm.Model, optional
         Defaults to the model on the context stack.
     method : str or Inference, default "advi"

@@ -36,9 +36,11 @@ class FitResult:
         Whether the convergence rule stopped the fit.
     stop_reason : str
         ``"converged"``, ``"max_steps"``, ``"non-finite"``, ``"rising-loss"`` or
-        ``"interrupted"`` (Ctrl-C, or a callback of yours stopped the fit).
+        ``"interrupted"`` (Ctrl-C, or a callback of yours stopped the fit);
+        ``"max_passes"`` for a minibatch model's full-data fit that used its 20 passes.
     n_steps : int
-        Steps taken, counting those before a resume.
+        Steps taken, counting those before a resume (outer steps of a minibatch model's
+        full-data fit, whose ``history.attrs["passes"]`` counts the passes).
     optimizer : Adadelta
         The optimizer, with its state.
     convergence : Convergence or None
