@@ -126,3 +126,11 @@ def test_export_is_resampled_where_the_gaussian_is_off():
 def test_resample_is_checked_before_any_work(model):
     with pytest.raises(ValueError, match="resample must be one of"):
         to_arviz(pm.ADVI(model=model).approx, resample="yes")
+
+
+def test_too_few_proposals_for_a_pareto_tail_are_not_resampled():
+    """Under 25 proposals there is no tail to fit (ArviZ 1 raises): keep them, k-hat NaN."""
+    rng = RNG(5)
+    picked = resample_indices(rng.normal(size=20), rng.normal(size=(20, 2)), 10, rng, "always")
+    assert not picked.resampled and picked.reason == "too few draws" and np.isnan(picked.khat)
+    np.testing.assert_array_equal(picked.indices, np.arange(10))

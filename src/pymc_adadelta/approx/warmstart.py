@@ -27,26 +27,20 @@ from typing import Any, NamedTuple
 import numpy as np
 import pytensor
 import xarray as xr
-from scipy.optimize import minimize
 
-from pymc_adadelta.approx.fixed_draw import FixedDrawObjective, StandardizedObjective
+from pymc_adadelta.approx.fixed_draw import FixedDrawObjective
 from pymc_adadelta.approx.linear_response import (
-    DENSE_MAX_DIM,
     covariance_dataarray,
     linear_response,
     mean_dataarray,
     newton_refine,
 )
+from pymc_adadelta.approx.standardized import standardized_lbfgs
 
 __all__ = ["WARM_START_DRAWS", "WarmStart", "fixed_draws", "set_moments", "warm_start"]
 
 #: Fixed draws of the warm-start objective.
 WARM_START_DRAWS = 30
-#: Most L-BFGS runs, each in coordinates standardized by the sds the last one found.
-STANDARDIZE_PASSES = 3
-#: Most iterations of the first L-BFGS run (in coordinates scaled by the starting sds);
-#: the whitened runs after it finish the job in far fewer iterations.
-FIRST_PASS_ITERATIONS = 100
 
 
 class WarmStart(NamedTuple):
@@ -164,7 +158,7 @@ def _warm_start(
     mean, sd = _current_moments(approx)
     z = fixed_draws(draws, mean.size, np.random.default_rng(random_seed))
     objective = FixedDrawObjective(approx, z)
-    found = _standardized_lbfgs(objective, np.concatenate([mean, np.log(sd)]), maxiter)
+    found = standardized_lbfgs(objective, np.concatenate([mean, np.log(sd)]), maxiter)
     if found.failure:
         return WarmStart(False, found.failure, found.iterations, float("nan"), mode=objective.mode)
     scaled, xi, loss, newton_iterations = found.scaled, found.xi, found.loss, 0
@@ -190,107 +184,6 @@ def _warm_start(
         newton_iterations=newton_iterations, mode=objective.mode, covariance_seconds=seconds,
         mean=mean_dataarray(approx, eta[: mean.size]),
     )  # fmt: skip
-
-
-class _Found(NamedTuple):
-    scaled: StandardizedObjective
-    xi: np.ndarray
-    loss: float
-    iterations: int
-    failure: str
-
-
-def _standardized_lbfgs(objective: FixedDrawObjective, eta: np.ndarray, maxiter: int) -> _Found:
-    """L-BFGS in standardized coordinates (`StandardizedObjective`).
-
-    The first run is in coordinates scaled by the starting sds; each later one in
-    coordinates whitened by the Hessian's mean block where the last run ended, up to
-    `STANDARDIZE_PASSES` runs, while a run still moves some coordinate by a unit. From
-    PyMC's start (sds of 0.69) a posterior whose sds span 1e-5 to 1e2, or whose
-    predictors are collinear (diamonds: 740 iterations before), is too ill-conditioned
-    for L-BFGS in the raw coordinates.
-    """
-    n, iterations = objective.dim, 0
-    eta = _finite_start(objective, eta)
-    scaled = _diagonal(objective, eta)
-    for attempt in range(STANDARDIZE_PASSES):
-        result = _lbfgs(scaled, np.zeros(2 * n), maxiter if attempt else FIRST_PASS_ITERATIONS)
-        iterations += int(result.nit)
-        if not np.isfinite(result.fun) or not np.isfinite(result.x).all():
-            return _Found(scaled, result.x, float("nan"), iterations, "non-finite")
-        if not result.success and result.nit == 0 and attempt == 0:
-            return _Found(scaled, result.x, float("nan"), 0, str(result.message))
-        eta = scaled.to_eta(result.x)
-        scaled = _whitened(objective, eta)
-        if attempt and np.max(np.abs(result.x)) < 1.0:
-            break
-    return _Found(scaled, np.zeros(2 * n), float(result.fun), iterations, "")
-
-
-def _finite_start(objective: FixedDrawObjective, eta: np.ndarray) -> np.ndarray:
-    """``eta``, or the first of its sds shrunk 10, 100, 1000 times where F is finite.
-
-    PyMC's full-rank start (sds of 1.3) put draws of low_dim_gauss_mix's ordered means
-    where the log density overflows, and the warm start ended before its first step.
-    """
-    n = objective.dim
-    for shrink in (0.0, *np.log([10.0, 100.0, 1000.0])):
-        candidate = np.concatenate([eta[:n], eta[n:] - shrink])
-        if np.isfinite(objective.value_and_grad(candidate)[0]):
-            return candidate
-    return eta
-
-
-def _diagonal(objective: FixedDrawObjective, eta: np.ndarray) -> StandardizedObjective:
-    n = objective.dim
-    return StandardizedObjective(objective, eta, np.concatenate([np.exp(eta[n:]), np.ones(n)]))
-
-
-def _whitened(objective: FixedDrawObjective, eta: np.ndarray) -> StandardizedObjective:
-    """Means whitened by the Cholesky factor of the Hessian's mean block (n products).
-
-    Falls back to the diagonal scaling beyond `DENSE_MAX_DIM` coordinates or where that
-    block is not positive definite.
-    """
-    n = objective.dim
-    diagonal = _diagonal(objective, eta)
-    if n > DENSE_MAX_DIM:
-        return diagonal
-    columns = np.stack([diagonal.hessp(np.zeros(2 * n), e)[:n] for e in np.eye(2 * n)[:n]], 1)
-    try:
-        factor = np.linalg.cholesky(0.5 * (columns + columns.T))
-    except np.linalg.LinAlgError:
-        return diagonal
-    transform = np.eye(2 * n)
-    # xi_diag = L^-T xi_white, so eta_mu = center + D L^-T xi_white
-    transform[:n, :n] = diagonal.transform[:n, None] * np.linalg.inv(factor).T
-    if not np.isfinite(transform).all():
-        return diagonal
-    return StandardizedObjective(objective, eta, transform)
-
-
-def _lbfgs(objective: StandardizedObjective, start: np.ndarray, maxiter: int) -> Any:
-    """L-BFGS, restarted (at most 3 runs) while it stops early far from a stationary point.
-
-    From a poor start (an AR model at PyMC's initial point has a loss of 1e25) L-BFGS's
-    relative-reduction test can end the run after a couple of iterations.
-    """
-    result = minimize(objective.value_and_grad, start, jac=True, method="L-BFGS-B",
-                      options={"maxiter": maxiter})  # fmt: skip
-    iterations = int(result.nit)
-    for _ in range(2):
-        if iterations >= maxiter or not np.isfinite(result.fun):
-            break
-        if np.max(np.abs(result.jac)) < 1e-3 * max(1.0, abs(result.fun)) ** 0.5 * 1e-1:
-            break
-        again = minimize(objective.value_and_grad, result.x, jac=True, method="L-BFGS-B",
-                         options={"maxiter": maxiter - iterations})  # fmt: skip
-        iterations += int(again.nit)
-        if not again.fun < result.fun:
-            break
-        result = again
-    result.nit = iterations
-    return result
 
 
 def fixed_draws(draws: int, dim: int, rng: np.random.Generator) -> np.ndarray:

@@ -34,6 +34,7 @@ from typing import NamedTuple
 import numpy as np
 
 from pymc_adadelta._compat import psis_smooth
+from pymc_adadelta.output.diagnostics import MIN_KHAT_DRAWS
 
 __all__ = ["RESAMPLE_MODES", "Resampling", "resample_indices"]
 
@@ -59,7 +60,7 @@ class Resampling(NamedTuple):
         (``1 / sum(w**2)``, weights summing to 1; NaN when not computed).
     reason : str
         ``"resampled"``, ``"weights change nothing"``, ``"k-hat >= 1"``,
-        ``"not finite"`` or ``"off"``.
+        ``"not finite"``, ``"too few draws"`` (under `MIN_KHAT_DRAWS`) or ``"off"``.
     """
 
     indices: np.ndarray
@@ -96,6 +97,8 @@ def resample_indices(
     Resampling
     """
     head = np.arange(draws)
+    if len(log_ratios) < MIN_KHAT_DRAWS:  # no Pareto tail to fit (ArviZ 1 raises)
+        return Resampling(head, False, float("nan"), float("nan"), "too few draws")
     if not np.isfinite(log_ratios).all():
         return Resampling(head, False, float("nan"), float("nan"), "not finite")
     log_weights, khat = psis_smooth(log_ratios)
