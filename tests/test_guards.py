@@ -151,3 +151,30 @@ def test_export_refuses_non_finite_parameters():
         to_arviz(approx, 10)
     with pytest.raises(ValueError, match="hold NaN or inf"):
         psis_khat(approx, 100)
+
+
+def test_a_second_ctrl_c_just_after_an_interrupted_fit_is_the_same_double_tap():
+    """After a deferral that saw Ctrl-C, another within DOUBLE_TAP_SECONDS is ignored, and
+    Python's own handler is back after that (a later Ctrl-C raises as usual)."""
+    import os
+    import signal
+    import time
+
+    from pymc_adadelta.inference.loop import DOUBLE_TAP_SECONDS, deferred_interrupt
+
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        pytest.skip("SIGINT is not Python's own handler here")
+    with deferred_interrupt() as pressed:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.01)
+        assert pressed()
+    os.kill(os.getpid(), signal.SIGINT)  # the second tap, right after: ignored
+    time.sleep(0.01)
+    time.sleep(DOUBLE_TAP_SECONDS)
+    with pytest.raises(KeyboardInterrupt):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    with deferred_interrupt() as pressed:  # a deferral with no Ctrl-C leaves Python's own
+        pass
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler and not pressed()

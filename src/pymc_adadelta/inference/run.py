@@ -10,6 +10,7 @@ import numpy as np
 import xarray as xr
 from pymc.variational.inference import Inference
 
+from pymc_adadelta.approx.warmstart import WarmStart
 from pymc_adadelta.callbacks import AccumulatorTracker, Checkpoint, Convergence, DivergenceGuard
 from pymc_adadelta.callbacks.averaging import apply_average
 from pymc_adadelta.inference.loop import Outcome, deferred_interrupt, run_steps
@@ -35,6 +36,7 @@ class FitRun:
     score: bool
     saved: FitState | None
     saver: Checkpoint | None
+    warm_start: WarmStart | None = None
     tracker: AccumulatorTracker = field(init=False)
     guard: DivergenceGuard = field(init=False)
 
@@ -145,8 +147,8 @@ class FitRun:
         averaged = average and self.rule is not None and bool(self.rule.average)
         last_iterate = apply_average(approx, self.rule.average) if averaged else {}  # type: ignore[union-attr]
         return FitResult(approx, history, converged, stop_reason, n_steps, self.optimizer,
-                         self.rule, last_iterate, self.done, state=state,
-                         affected=tuple(self.guard.affected))  # fmt: skip
+                         self.rule, last_iterate, self.done, warm_start=self.warm_start,
+                         state=state, affected=tuple(self.guard.affected))  # fmt: skip
 
 
 def _values_to_numpy(variables: Sequence[Any]) -> None:

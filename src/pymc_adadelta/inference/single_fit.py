@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -78,9 +77,9 @@ def fit_single(
         restore_state(saved, inference.approx, optimizer, step, source=_source(resume))
     elif standardized:
         standardize_accumulators(optimizer, inference.approx)
-    run = FitRun(inference, optimizer, rule, step, score, saved, saver)
-    result = run(n, check_callbacks(callbacks), progressbar=progressbar, average=average)
-    return replace(result, warm_start=started)
+    # the result is complete when FitRun returns it, still inside its Ctrl-C deferral
+    run = FitRun(inference, optimizer, rule, step, score, saved, saver, warm_start=started)
+    return run(n, check_callbacks(callbacks), progressbar=progressbar, average=average)
 
 
 def read_resume(resume: Any, checkpoint: Any) -> FitState | None:
