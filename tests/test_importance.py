@@ -12,6 +12,8 @@ from pymc_adadelta._compat import arviz_group, psis_smooth
 from pymc_adadelta.approx.corrected import PROPOSAL_DOF, student_t_draws
 from pymc_adadelta.output.importance import resample_indices
 
+from .conftest import SCHOOLS_SD, SCHOOLS_Y
+
 RNG = np.random.default_rng
 
 
@@ -94,13 +96,11 @@ def test_student_t_draws_have_the_t_density_and_the_covariance(model):
 
 def eight_schools():
     """Rubin's eight schools, non-centred: a funnel in (tau, theta_trans)."""
-    y = np.array([28.0, 8.0, -3.0, 7.0, -1.0, 1.0, 18.0, 12.0])
-    sigma = np.array([15.0, 10.0, 16.0, 11.0, 9.0, 11.0, 10.0, 18.0])
     with pm.Model() as model:
         theta_trans = pm.Normal("theta_trans", 0.0, 1.0, shape=8)
         mu = pm.Normal("mu", 0.0, 5.0)
         tau = pm.HalfCauchy("tau", 5.0)
-        pm.Normal("y", theta_trans * tau + mu, sigma, observed=y)
+        pm.Normal("y", theta_trans * tau + mu, SCHOOLS_SD, observed=SCHOOLS_Y)
     return model
 
 

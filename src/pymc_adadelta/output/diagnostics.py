@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from pymc_adadelta.inference import FitResult
 
 __all__ = ["KHAT_BAD", "KHAT_DRAWS", "MIN_KHAT_DRAWS", "ApproximationWarning",
-           "khat_of_log_ratios", "log_density_in_chunks", "posterior_in_chunks", "psis_khat",
+           "khat_of_log_ratios", "evaluate_in_chunks", "log_density_in_chunks", "psis_khat",
            "warn_if_bad"]  # fmt: skip
 
 #: Default draws for `psis_khat`: enough for a k-hat that moves by about ±0.05 between seeds.
@@ -143,32 +143,30 @@ def psis_khat(
 
 def log_density_in_chunks(model: Any, values: dict[str, np.ndarray]) -> np.ndarray:
     """``log p`` at every draw of ``values``, a thousand draws per call (bounded memory)."""
-    total = len(next(iter(values.values()))) if values else 0
-    parts = [
-        evaluate_model(model, {k: v[i : i + _CHUNK] for k, v in values.items()}).lp
-        for i in range(0, total, _CHUNK)
-    ]
-    return np.concatenate(parts) if parts else np.empty(0)
+    return evaluate_in_chunks(model, values, max_scalars=0)[0]
 
 
-def posterior_in_chunks(
+def evaluate_in_chunks(
     model: Any, values: dict[str, np.ndarray], max_scalars: int = RESAMPLING_CHECK_SCALARS
-) -> dict[str, np.ndarray] | None:
-    """Free variables and deterministics at every draw, a thousand draws per call.
+) -> tuple[np.ndarray, dict[str, np.ndarray] | None]:
+    """``log p``, and the free variables and deterministics, at every draw, in one pass.
 
-    None when one draw holds more than ``max_scalars`` numbers (then evaluating them at
-    every proposal costs too much memory and time).
+    A thousand draws per call. The variables are kept only while one draw holds at most
+    ``max_scalars`` numbers (None otherwise: keeping them for every proposal would cost
+    too much memory); the compiled function computes them with ``log p`` anyway.
     """
     total = len(next(iter(values.values()))) if values else 0
-    probe = evaluate_model(model, {k: v[:1] for k, v in values.items()}, with_lp=False)
-    if sum(v.size for v in probe.posterior.values()) > max_scalars:
-        return None
-    parts = [
-        evaluate_model(model, {k: v[i : i + _CHUNK] for k, v in values.items()},
-                       with_lp=False).posterior
-        for i in range(0, total, _CHUNK)
-    ]  # fmt: skip
-    return {k: np.concatenate([part[k] for part in parts]) for k in probe.posterior}
+    lps, parts = [], []
+    for i in range(0, total, _CHUNK):
+        chunk = evaluate_model(model, {k: v[i : i + _CHUNK] for k, v in values.items()})
+        lps.append(chunk.lp)
+        per_draw = sum(v[0].size for v in chunk.posterior.values()) if len(chunk.lp) else 0
+        if per_draw <= max_scalars:
+            parts.append(chunk.posterior)
+    lp = np.concatenate(lps) if lps else np.empty(0)
+    if not parts or len(parts) < len(lps):
+        return lp, None
+    return lp, {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
 
 
 def warn_if_bad(khat: float, draws: int, chosen: ChosenCovariance, resampled: bool = False) -> str:

@@ -68,9 +68,8 @@ from pymc_adadelta.approx.corrected import (
 from pymc_adadelta.approx.draws import ApproxDraws, evaluate_model
 from pymc_adadelta.output.diagnostics import (
     KHAT_DRAWS,
+    evaluate_in_chunks,
     khat_of_log_ratios,
-    log_density_in_chunks,
-    posterior_in_chunks,
     warn_if_bad,
 )
 from pymc_adadelta.output.groups import export_attrs, optimization_history, vi_parameters
@@ -238,10 +237,8 @@ def _weighted(
     model: Any, q: ApproxDraws, draws: int, rng: np.random.Generator, resample: str
 ) -> _Weighted:
     """Importance ratios of every proposal, k-hat, and the ``draws`` rows to export."""
-    lp = log_density_in_chunks(model, q.values)
+    lp, everywhere = evaluate_in_chunks(model, q.values)
     log_weight = lp - q.logq
-    check = resample == "auto" and np.isfinite(log_weight).all()
-    everywhere = posterior_in_chunks(model, q.values) if check else None
     picked = resample_indices(log_weight, _features(q.values, everywhere), draws, rng, resample)
     rows = picked.indices
     if everywhere is not None:
