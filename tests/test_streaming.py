@@ -403,7 +403,7 @@ def test_a_fit_streams_data_larger_than_the_process_may_map(large_store):
 
 
 def test_nan_rows_stop_the_fit_with_an_error_naming_source_batch_and_rows():
-    from pymc_adadelta.streaming.read_order import StreamedDataError
+    from pymc_adadelta import NonFiniteDataError
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=2000)
@@ -414,9 +414,35 @@ def test_nan_rows_stop_the_fit_with_an_error_naming_source_batch_and_rows():
         slope = pm.Normal("slope", 0.0, 10.0)
         pm.Normal("y", slope * rows[:, 0], 1.0, observed=rows[:, 1], total_size=2000)
         with StreamingBatches(data, "rows", batch_size=100, random_seed=0) as stream:  # noqa: SIM117
-            with pytest.raises(StreamedDataError, match=r"source has NaN.*rows 1234") as info:
+            with pytest.raises(NonFiniteDataError, match=r"source has NaN.*rows 1234") as info:
                 fit(500, callbacks=[stream], convergence=None, progressbar=False, random_seed=1)
     assert "batch" in str(info.value)
+
+
+@pytest.mark.parametrize("kind", ["numpy", "zarr"])
+def test_a_nan_row_raises_the_same_error_from_the_stream_and_the_full_data_pass(kind):
+    """One ``except NonFiniteDataError`` catches the NaN row wherever it is read."""
+    from pymc_adadelta import NonFiniteDataError, StreamedDataError
+    from pymc_adadelta.approx.full_data import full_data
+
+    data = regression_rows(2000)[:, 1:]
+    data[1234, 1] = np.nan
+    source = data
+    if kind == "zarr":
+        source = zarr.create_array(zarr.storage.MemoryStore(), shape=data.shape,
+                                   chunks=(100, 2), dtype="float64")  # fmt: skip
+        source[:] = data
+    with pm.Model() as model:
+        rows = pm.Data("rows", data[:100])
+        slope = pm.Normal("slope", 0.0, 10.0)
+        pm.Normal("y", slope * rows[:, 0], 1.0, observed=rows[:, 1], total_size=2000)
+        with StreamingBatches(source, "rows", batch_size=100, random_seed=0) as stream:  # noqa: SIM117
+            with pytest.raises(NonFiniteDataError, match=r"^batch \d+: .*rows 1234\)") as streamed:
+                fit(500, callbacks=[stream], convergence=None, progressbar=False, random_seed=1)
+    with pytest.raises(NonFiniteDataError, match=r"observed variable 'y'.*\(rows 1234\)") as whole:
+        full_data(model).logp({"slope": np.zeros(2)})
+    assert type(streamed.value) is type(whole.value) is NonFiniteDataError
+    assert not isinstance(streamed.value, StreamedDataError)
 
 
 def test_a_deleted_zarr_store_stops_the_fit(tmp_path):
@@ -495,11 +521,11 @@ def test_parquet_sources_get_the_checks_of_every_source(tmp_path):
 @pytest.mark.parametrize("kind", ["float64", "int64"])
 def test_nulls_in_parquet_rows_are_named(kind, tmp_path):
     pa = pytest.importorskip("pyarrow")
-    from pymc_adadelta.streaming.read_order import StreamedDataError
+    from pymc_adadelta import NonFiniteDataError
 
     y = pa.array([None if k == 57 else k for k in range(100)], type=getattr(pa, kind)())
     source = ParquetColumns(write_parquet(tmp_path / "y.parquet", {"y": y}, 25), ["y"])
     match = r"NaN or inf in 1 rows.*rows 57\)" if kind == "float64" else r"'y' has nulls.*rows 57\)"
-    with id_model(100, 10), pytest.raises(StreamedDataError, match=match):  # noqa: SIM117
+    with id_model(100, 10), pytest.raises(NonFiniteDataError, match=match):  # noqa: SIM117
         with StreamingBatches(source, "ids", batch_size=10, random_seed=0) as stream:
             fed_rows(stream, 20)

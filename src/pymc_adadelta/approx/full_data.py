@@ -54,11 +54,14 @@ class DataLeaf(NamedTuple):
 
 
 class NonFiniteDataError(ValueError):
-    """Rows of a minibatch model's full data that hold NaN or inf.
+    """Rows of a minibatch model's data that hold NaN or inf (or nulls, in Parquet).
 
-    Raised by `fit` on a ``pm.Minibatch`` model before anything is compiled (for arrays
-    in memory; chunked sources as they are read). The message names the array, the
-    observed variable and the rows. A ``ValueError``.
+    The one error for such rows, wherever they are found. `fit` on a ``pm.Minibatch``
+    model raises it before anything is compiled (for arrays in memory; chunked sources
+    as the full-data passes read them), naming the array, the observed variable and the
+    rows; `StreamingBatches` raises it when a batch it reads holds them, naming the
+    source, the batch and the rows. A ``ValueError``. A streamed source that went away
+    raises `StreamedDataError` instead.
 
     Examples
     --------
@@ -270,14 +273,15 @@ class FullData:
         last_rest: Any = 0.0
         for arrays in self.chunks(rows):
             *obs, rest = function(*inputs, *arrays)
-            weights = self._chunk_weights(len(arrays[0]))
+            weights = self.chunk_weights(len(arrays[0]))
             part = sum(w * np.asarray(o) for w, o in zip(weights, obs, strict=True))
             total = part if total is None else total + part
             last_rest = rest
         assert total is not None
         return np.asarray(total + last_rest, dtype=np.float64)
 
-    def _chunk_weights(self, rows: int) -> list[float]:
+    def chunk_weights(self, rows: int) -> list[float]:
+        """Per fed observed variable: ``rows / total_size``, undoing PyMC's scaling."""
         return [rows / s if s is not None else 1.0 for s in self.sizes]
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import pymc as pm
 
 from pymc_adadelta._validation import check_positive_int
-from pymc_adadelta.approx.full_data import DataLeaf, register_source
+from pymc_adadelta.approx.full_data import DataLeaf, NonFiniteDataError, register_source
 from pymc_adadelta.streaming.checks import Stream, check_streams, check_total_size, pair_sources
 from pymc_adadelta.streaming.parquet import ParquetColumns
 from pymc_adadelta.streaming.read_order import (
@@ -33,6 +33,9 @@ from pymc_adadelta.streaming.read_order import (
 )
 
 __all__ = ["StreamingBatches"]
+
+#: Errors about the rows read, raised again with the number of the batch they were for.
+_DATA_ERRORS = (NonFiniteDataError, StreamedDataError)
 
 
 class StreamingBatches:
@@ -84,6 +87,11 @@ class StreamingBatches:
         later check would notice), when ``batch_size`` exceeds the data, when a source's
         rows do not have the container's shape, its dtype does not cast safely to the
         container's, or the sources differ in length.
+    NonFiniteDataError
+        From a call during the fit, when the rows read hold NaN or inf (or nulls, in a
+        Parquet column); the message names the source, the batch and the rows.
+    StreamedDataError
+        From a call during the fit, when a zarr store went away.
 
     Notes
     -----
@@ -146,10 +154,10 @@ class StreamingBatches:
         reads = block_stream(rows, batch_size, chunks_per_read, np.random.default_rng(random_seed))
         self._reader = _Reader(reads, prefetch)
         self._next_batch = BatchCutter(lambda: self._reader.next(self.batches_fed), batch_size)
-        self._pending_error: StreamedDataError | None = None
+        self._pending_error: ValueError | None = None
         try:
             self._feed()
-        except StreamedDataError as error:  # bad rows: raised by the fit's first step
+        except _DATA_ERRORS as error:  # bad rows: raised by the fit's first step
             self._pending_error = error
 
     @classmethod
@@ -171,9 +179,10 @@ class StreamingBatches:
     def __call__(self, approx: Any, losses: np.ndarray | None, i: int) -> None:
         """Put the batch of step ``i + 1`` into the data containers.
 
-        Raises `StreamedDataError` naming the source, the batch and the rows when the
-        rows read hold NaN or inf, or a zarr store went away (also for the first batch,
-        read at construction: its error is raised here, in the fit).
+        Raises `NonFiniteDataError` naming the source, the batch and the rows when the
+        rows read hold NaN or inf (nulls, in a Parquet column), `StreamedDataError` when
+        a zarr store went away; also for the first batch, read at construction: its
+        error is raised here, in the fit.
         """
         if self._pending_error is not None:
             raise self._pending_error
@@ -228,9 +237,9 @@ class _Reader:
         started = time.perf_counter()
         try:
             return self._pending.popleft().result()
-        except StreamedDataError as error:
+        except _DATA_ERRORS as error:
             self.close()
-            raise StreamedDataError(f"batch {batch}: {error}") from error
+            raise type(error)(f"batch {batch}: {error}") from error
         except BaseException as error:
             self.close()
             error.add_note(f"(raised by StreamingBatches' reader, reading for batch {batch})")

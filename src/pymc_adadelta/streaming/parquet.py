@@ -8,7 +8,7 @@ part of zarr's chunks: the reader of `StreamingBatches` reads whole row groups, 
 a time and ahead of the fit, in its background thread. Only the columns asked for are
 read (Parquet stores each column apart). Nulls become NaN in floating columns (and are
 then refused by the same NaN check as any source); in other columns they raise
-`StreamedDataError` naming the file, the column and the rows.
+`NonFiniteDataError` too, naming the file, the column and the rows.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from pymc_adadelta.streaming.read_order import StreamedDataError
+from pymc_adadelta.approx.full_data import NonFiniteDataError
 
 __all__ = ["ParquetColumns"]
 
@@ -123,7 +123,10 @@ class ParquetColumns:
         )
 
     def __getitem__(self, key: Any) -> np.ndarray:
-        """Rows ``start:stop`` (a slice of step 1), read from the row groups holding them."""
+        """Rows ``start:stop`` (a slice of step 1), read from the row groups holding them.
+
+        Nulls in a column that is not floating raise `NonFiniteDataError`.
+        """
         if not isinstance(key, slice) or key.step not in (None, 1):
             raise TypeError(f"a Parquet source is read by slices of rows, got {key!r}")
         start, stop, _ = key.indices(self.shape[0])
@@ -142,7 +145,7 @@ class ParquetColumns:
         if column.null_count and self.dtype.kind != "f":
             nulls = np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False)) + start
             shown = ", ".join(map(str, nulls[:5].tolist())) + (", ..." if nulls.size > 5 else "")
-            raise StreamedDataError(
+            raise NonFiniteDataError(
                 f"{self.path}: column {name!r} has nulls in {nulls.size} rows of rows "
                 f"{start}:{start + len(column)} (rows {shown}); drop or impute them"
             )

@@ -17,6 +17,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from pymc_adadelta.approx.full_data import NonFiniteDataError
+
 __all__ = ["Batch", "BatchCutter", "ChunkedRows", "StreamedDataError", "block_stream",
            "check_finite", "chunk_bounds", "store_exists"]  # fmt: skip
 
@@ -54,7 +56,8 @@ class ChunkedRows(NamedTuple):
         """The rows of chunk number ``chunk`` of every array, checked.
 
         Raises `StreamedDataError` when a zarr store is gone (zarr would return fill
-        values for every chunk it cannot find) or the rows hold NaN or inf.
+        values for every chunk it cannot find), `NonFiniteDataError` when the rows hold
+        NaN or inf.
         """
         start, stop = int(self.bounds[chunk]), int(self.bounds[chunk + 1])
         rows = []
@@ -76,10 +79,13 @@ class ChunkedRows(NamedTuple):
 
 
 class StreamedDataError(ValueError):
-    """Streamed rows that cannot be used: NaN or inf, or a source that went away.
+    """A streamed source that went away while a fit reads it (a zarr store deleted).
 
     Raised by `StreamingBatches` while a fit reads its batches; the message names the
-    source, the batch and the rows. A ``ValueError``.
+    source, the batch and the rows being read. A ``ValueError``. Rows that hold NaN or
+    inf (or nulls, in a Parquet column) raise `NonFiniteDataError` instead, the error
+    of the full-data passes for the same rows, so one ``except`` catches that fault
+    wherever it is found.
 
     Examples
     --------
@@ -102,12 +108,12 @@ def store_exists(array: Any) -> bool:
 
 
 def check_finite(label: str, values: np.ndarray, start: int) -> None:
-    """Raise `StreamedDataError` naming the rows (from ``start``) that hold NaN or inf."""
+    """Raise `NonFiniteDataError` naming the rows (from ``start``) that hold NaN or inf."""
     if values.dtype.kind not in "fc" or np.isfinite(values).all():
         return
     bad = np.flatnonzero(~np.isfinite(values.reshape(len(values), -1)).all(axis=1)) + start
     shown = ", ".join(map(str, bad[:5].tolist())) + (", ..." if bad.size > 5 else "")
-    raise StreamedDataError(
+    raise NonFiniteDataError(
         f"{label} has NaN or inf in {bad.size} rows of rows {start}:{start + len(values)} "
         f"(rows {shown}); drop or impute them"
     )
