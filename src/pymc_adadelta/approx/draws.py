@@ -29,12 +29,14 @@ from pymc_adadelta.approx.layout import ordering
 __all__ = [
     "ApproxDraws",
     "ModelDraws",
+    "UNREADABLE",
     "approximation_draws",
     "evaluate_model",
     "gaussian_moments",
     "group_moments",
     "group_sd",
     "has_scan",
+    "unreadable_lp",
 ]
 
 
@@ -194,11 +196,20 @@ def _full_data_lp(whole: Any, values: dict[str, np.ndarray]) -> np.ndarray:
         return np.full(draws, np.nan)
     try:
         return whole.logp(values)
-    except (OSError, ValueError, KeyError) as error:
-        warnings.warn(f"log p is NaN: the full data of this minibatch model could not be "
-                      f"read ({type(error).__name__}: {error})",
-                      UserWarning, stacklevel=3)  # fmt: skip
-        return np.full(draws, np.nan)
+    except UNREADABLE as error:
+        return unreadable_lp(error, draws)
+
+
+#: What reading the full data of a minibatch model may raise (a store gone, NaN rows...).
+UNREADABLE = (OSError, ValueError, KeyError)
+
+
+def unreadable_lp(error: Exception, draws: int) -> np.ndarray:
+    """NaN ``log p`` for ``draws`` draws, with a warning naming why the data were unread."""
+    warnings.warn(f"log p is NaN: the full data of this minibatch model could not be "
+                  f"read ({type(error).__name__}: {error})",
+                  UserWarning, stacklevel=4)  # fmt: skip
+    return np.full(draws, np.nan)
 
 
 def has_scan(outputs: list[Any]) -> bool:

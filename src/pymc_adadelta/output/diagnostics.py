@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import sys
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from pymc_adadelta._compat import psis_khat_of_log_ratios
 from pymc_adadelta._validation import check_draws
 from pymc_adadelta.approx.corrected import ChosenCovariance, choose_covariance, export_draws
+from pymc_adadelta.approx.difference_lp import LogDensityEstimate, subsampled_logp
 from pymc_adadelta.approx.draws import evaluate_model
 from pymc_adadelta.output.inputs import split_input
 
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
 
     from pymc_adadelta.inference import FitResult
 
-__all__ = ["KHAT_BAD", "KHAT_DRAWS", "MIN_KHAT_DRAWS", "ApproximationWarning",
+__all__ = ["KHAT_BAD", "KHAT_DRAWS", "MIN_KHAT_DRAWS", "ApproximationWarning", "Evaluated",
            "khat_of_log_ratios", "evaluate_in_chunks", "log_density_in_chunks", "psis_khat",
            "warn_if_bad"]  # fmt: skip
 
@@ -83,6 +84,7 @@ def psis_khat(
     model: Any = None,
     covariance: str = "auto",
     warn: bool = True,
+    exact_lp: bool = False,
 ) -> float:
     """Pareto k-hat of the importance ratios p/q of an approximation, with ArviZ's PSIS.
 
@@ -101,6 +103,10 @@ def psis_khat(
         covariance ("auto"), or from the approximation itself.
     warn : bool, default True
         Warn (`ApproximationWarning`) when k-hat > 0.7.
+    exact_lp : bool, default False
+        Minibatch models with many rows: evaluate every row at every draw (rows ×
+        draws likelihood terms) instead of the difference estimator with a stated error
+        (`pymc_adadelta.approx.difference_lp`); no effect on other models.
 
     Returns
     -------
@@ -128,8 +134,9 @@ def psis_khat(
             "psis_khat needs a mean-field or full-rank approximation"
         )
     chosen = choose_covariance(approx, result, covariance)
-    q = export_draws(approx, chosen, draws, np.random.default_rng(random_seed))
-    log_ratios = log_density_in_chunks(approx.model, q.values) - q.logq
+    rng = np.random.default_rng(random_seed)
+    q = export_draws(approx, chosen, draws, rng)
+    log_ratios = log_density_in_chunks(approx.model, q.values, rng, exact_lp) - q.logq
     if not np.isfinite(log_ratios).all():
         raise ValueError(
             f"log p - log q is not finite at {int((~np.isfinite(log_ratios)).sum())} of "
@@ -141,32 +148,60 @@ def psis_khat(
     return khat
 
 
-def log_density_in_chunks(model: Any, values: dict[str, np.ndarray]) -> np.ndarray:
+def log_density_in_chunks(
+    model: Any,
+    values: dict[str, np.ndarray],
+    rng: np.random.Generator | None = None,
+    exact_lp: bool = False,
+) -> np.ndarray:
     """``log p`` at every draw of ``values``, a thousand draws per call (bounded memory)."""
-    return evaluate_in_chunks(model, values, max_scalars=0)[0]
+    return evaluate_in_chunks(model, values, 0, rng=rng, exact_lp=exact_lp).lp
+
+
+class Evaluated(NamedTuple):
+    """``log p`` at every draw, the variables where kept, and how ``log p`` was had.
+
+    ``estimate`` is None where ``log p`` is exact (every row at every draw).
+    """
+
+    lp: np.ndarray
+    posterior: dict[str, np.ndarray] | None
+    estimate: LogDensityEstimate | None
 
 
 def evaluate_in_chunks(
-    model: Any, values: dict[str, np.ndarray], max_scalars: int = RESAMPLING_CHECK_SCALARS
-) -> tuple[np.ndarray, dict[str, np.ndarray] | None]:
+    model: Any,
+    values: dict[str, np.ndarray],
+    max_scalars: int = RESAMPLING_CHECK_SCALARS,
+    *,
+    rng: np.random.Generator | None = None,
+    exact_lp: bool = False,
+) -> Evaluated:
     """``log p``, and the free variables and deterministics, at every draw, in one pass.
 
     A thousand draws per call. The variables are kept only while one draw holds at most
     ``max_scalars`` numbers (None otherwise: keeping them for every proposal would cost
-    too much memory); the compiled function computes them with ``log p`` anyway.
+    too much memory); the compiled function computes them with ``log p`` anyway. On a
+    minibatch model with many rows, ``log p`` is estimated from subsamples of rows with
+    a stated error (`pymc_adadelta.approx.difference_lp`, drawing them with ``rng``)
+    unless ``exact_lp`` (or no ``rng``) asks for every row at every draw.
     """
+    estimate = None if exact_lp or rng is None else subsampled_logp(model, values, rng)
     total = len(next(iter(values.values()))) if values else 0
     lps, parts = [], []
     for i in range(0, total, _CHUNK):
-        chunk = evaluate_model(model, {k: v[i : i + _CHUNK] for k, v in values.items()})
+        chunk = evaluate_model(model, {k: v[i : i + _CHUNK] for k, v in values.items()},
+                               with_lp=estimate is None)  # fmt: skip
         lps.append(chunk.lp)
-        per_draw = sum(v[0].size for v in chunk.posterior.values()) if len(chunk.lp) else 0
+        size = len(next(iter(chunk.posterior.values()), ()))
+        per_draw = sum(v[0].size for v in chunk.posterior.values()) if size else 0
         if per_draw <= max_scalars:
             parts.append(chunk.posterior)
-    lp = np.concatenate(lps) if lps else np.empty(0)
+    lp = estimate.lp if estimate is not None else np.concatenate(lps) if lps else np.empty(0)
     if not parts or len(parts) < len(lps):
-        return lp, None
-    return lp, {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
+        return Evaluated(lp, None, estimate)
+    posterior = {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
+    return Evaluated(lp, posterior, estimate)
 
 
 def warn_if_bad(khat: float, draws: int, chosen: ChosenCovariance, resampled: bool = False) -> str:

@@ -20,6 +20,9 @@ ArviZ 1.x) with these groups:
 - ``sample_stats``: ``lp`` (log p on the unconstrained scale), ``logq`` and
   ``log_weight = lp - logq`` per exported draw, before any resampling (raw, unsmoothed
   importance ratios of the proposal: do not reweight resampled draws with them again);
+  on a minibatch model with many rows ``lp`` is estimated from subsamples of the rows
+  and ``lp_error_sd`` gives each draw's error sd (nats; ``attrs["lp_estimator"]``, and
+  ``attrs["lp_error_sd"]`` the 99th percentile over the proposals);
 - ``observed_data`` and ``constant_data`` as PyMC writes them;
 - ``vi_parameters``: the raw approximation's parameters, whatever was exported: the mean
   and sd of every model variable on the unconstrained scale
@@ -65,6 +68,7 @@ from pymc_adadelta.approx.corrected import (
     choose_covariance,
     export_draws,
 )
+from pymc_adadelta.approx.difference_lp import LogDensityEstimate
 from pymc_adadelta.approx.draws import ApproxDraws, evaluate_model
 from pymc_adadelta.output.diagnostics import (
     KHAT_DRAWS,
@@ -72,7 +76,12 @@ from pymc_adadelta.output.diagnostics import (
     khat_of_log_ratios,
     warn_if_bad,
 )
-from pymc_adadelta.output.groups import export_attrs, optimization_history, vi_parameters
+from pymc_adadelta.output.groups import (
+    export_attrs,
+    lp_attrs,
+    optimization_history,
+    vi_parameters,
+)
 from pymc_adadelta.output.importance import RESAMPLE_MODES, Resampling, resample_indices
 from pymc_adadelta.output.inputs import fits_of, split_input
 
@@ -97,6 +106,7 @@ def to_arviz(
     covariance: str = "auto",
     khat_draws: int = KHAT_DRAWS,
     resample: str = "auto",
+    exact_lp: bool = False,
 ) -> Any:
     """Export a fitted approximation as ArviZ data: draws, history, parameters, k-hat.
 
@@ -130,6 +140,12 @@ def to_arviz(
         change some mean or sd by more than resampling's own Monte Carlo error; "always"
         whenever k-hat < 1; "never" exports the proposal's own draws. Needs
         ``log_weights=True``.
+    exact_lp : bool, default False
+        Minibatch models with many rows: evaluate every row at every proposal draw
+        (rows × draws likelihood terms) instead of estimating ``log p`` from subsamples
+        of rows with a stated error (`pymc_adadelta.approx.difference_lp`:
+        ``sample_stats["lp_error_sd"]``, ``attrs["lp_estimator"]``); no effect on other
+        models.
 
     Returns
     -------
@@ -158,18 +174,10 @@ def to_arviz(
         raise ValueError("resample='always' needs the importance weights: log_weights=True")
     rng = np.random.default_rng(random_seed)
     rngs = [rng] if len(pairs) == 1 else rng.spawn(len(pairs))
+    options = _Options(draws, log_weights, khat_draws, resample, exact_lp)
     chains = [
-        _export_chain(
-            approx,
-            result,
-            draws,
-            chain_rng,
-            log_weights,
-            choose_covariance(approx, result, covariance),
-            khat_draws,
-            resample,
-        )
-        for (approx, result), chain_rng in zip(pairs, rngs, strict=True)
+        _export_chain(approx, result, choose_covariance(approx, result, covariance), options, r)
+        for (approx, result), r in zip(pairs, rngs, strict=True)
     ]
     stacked = _stack(chains)
     model = pairs[0][0].model
@@ -186,6 +194,16 @@ def to_arviz(
     )  # fmt: skip
 
 
+class _Options(NamedTuple):
+    """`to_arviz`'s options that every chain's export follows."""
+
+    draws: int
+    log_weights: bool
+    khat_draws: int
+    resample: str
+    exact_lp: bool
+
+
 class _ChainExport(NamedTuple):
     """One chain's share of the export (draws without the chain axis)."""
 
@@ -196,28 +214,23 @@ class _ChainExport(NamedTuple):
 
 
 def _export_chain(
-    approx: Any,
-    result: Any,
-    draws: int,
-    rng: np.random.Generator,
-    log_weights: bool,
-    chosen: ChosenCovariance,
-    khat_draws: int,
-    resample: str,
+    approx: Any, result: Any, chosen: ChosenCovariance, options: _Options, rng: np.random.Generator
 ) -> _ChainExport:
-    total = max(draws, khat_draws) if log_weights else draws
+    log_weights = options.log_weights
+    total = max(options.draws, options.khat_draws) if log_weights else options.draws
     q = export_draws(approx, chosen, total, rng)
     if log_weights:
-        weighted = _weighted(approx.model, q, draws, rng, resample)
+        weighted = _weighted(approx.model, q, options, rng)
     else:
         posterior = evaluate_model(approx.model, q.values, with_lp=False).posterior
-        weighted = _Weighted(posterior, {}, float("nan"), None)
+        weighted = _Weighted(posterior, {}, float("nan"), None, None)
     datasets = {"vi_parameters": vi_parameters(approx)}
     history = optimization_history(approx, result)
     if history is not None:
         datasets["optimization"] = history
     attrs = export_attrs(approx, result, weighted.khat, total if log_weights else 0)
     attrs.update(_proposal_attrs(chosen, weighted.picked))
+    attrs.update(lp_attrs(weighted.estimate) if log_weights else {})
     if log_weights and np.isfinite(q.logq).all():  # particles have no q: nothing to flag
         resampled = weighted.picked is not None and weighted.picked.resampled
         attrs["psis_khat_flag"] = warn_if_bad(weighted.khat, total, chosen, resampled) or "ok"
@@ -231,15 +244,16 @@ class _Weighted(NamedTuple):
     sample_stats: dict[str, np.ndarray]
     khat: float
     picked: Resampling | None
+    estimate: LogDensityEstimate | None  # None: log p exact
 
 
-def _weighted(
-    model: Any, q: ApproxDraws, draws: int, rng: np.random.Generator, resample: str
-) -> _Weighted:
+def _weighted(model: Any, q: ApproxDraws, options: _Options, rng: np.random.Generator) -> _Weighted:
     """Importance ratios of every proposal, k-hat, and the ``draws`` rows to export."""
-    lp, everywhere = evaluate_in_chunks(model, q.values)
+    lp, everywhere, estimate = evaluate_in_chunks(model, q.values, rng=rng,
+                                                  exact_lp=options.exact_lp)  # fmt: skip
     log_weight = lp - q.logq
-    picked = resample_indices(log_weight, _features(q.values, everywhere), draws, rng, resample)
+    picked = resample_indices(log_weight, _features(q.values, everywhere), options.draws, rng,
+                              options.resample)  # fmt: skip
     rows = picked.indices
     if everywhere is not None:
         posterior = {k: v[rows] for k, v in everywhere.items()}
@@ -247,7 +261,9 @@ def _weighted(
         selected = {k: v[rows] for k, v in q.values.items()}
         posterior = evaluate_model(model, selected, with_lp=False).posterior
     stats = {"lp": lp[rows], "logq": q.logq[rows], "log_weight": log_weight[rows]}
-    return _Weighted(posterior, stats, khat_of_log_ratios(log_weight), picked)
+    if estimate is not None:
+        stats["lp_error_sd"] = estimate.error_sd[rows]
+    return _Weighted(posterior, stats, khat_of_log_ratios(log_weight), picked, estimate)
 
 
 def _proposal_attrs(chosen: ChosenCovariance, picked: Resampling | None) -> dict[str, Any]:

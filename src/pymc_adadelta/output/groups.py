@@ -18,7 +18,8 @@ from scipy.linalg import block_diag
 from pymc_adadelta.approx.draws import group_moments
 from pymc_adadelta.approx.layout import coords_for, dims_for, latent_labels, ordering
 
-__all__ = ["GROUP_SHORT_NAMES", "export_attrs", "optimization_history", "vi_parameters"]
+__all__ = ["GROUP_SHORT_NAMES", "export_attrs", "lp_attrs", "optimization_history",
+           "vi_parameters"]  # fmt: skip
 
 #: Method name written in ``attrs["method"]`` per PyMC group family.
 GROUP_SHORT_NAMES = {"mean_field": "advi", "full_rank": "fullrank_advi", "empirical": "svgd"}
@@ -77,6 +78,23 @@ def export_attrs(approx: Any, result: Any, khat: float, draws: int) -> dict[str,
     attrs.update({f"{lib}_version": importlib.metadata.version(lib.replace("_", "-"))
                   for lib in _VERSIONED})  # fmt: skip
     return attrs
+
+
+def lp_attrs(estimate: Any) -> dict[str, Any]:
+    """How ``sample_stats["lp"]`` was had: ``lp_estimator`` and, when estimated, its error.
+
+    ``estimate`` is a `pymc_adadelta.approx.difference_lp.LogDensityEstimate`, or None
+    where every row was evaluated at every draw.
+    """
+    if estimate is None:
+        return {"lp_estimator": "exact"}
+    return {
+        "lp_estimator": "difference (Quiroz et al. 2019)",
+        "lp_error_sd": estimate.reached(),  # nats, at the 99th percentile of the draws
+        "lp_hessian_rows": int(estimate.hessian_rows),
+        "lp_residual_rows": int(estimate.residual_rows),
+        "lp_data_rows": int(estimate.length),
+    }
 
 
 def _result_attrs(result: Any) -> dict[str, Any]:
