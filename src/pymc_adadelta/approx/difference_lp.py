@@ -188,19 +188,34 @@ def difference_logp(
     reserve = len(sample[0])
     n, m = min(HESSIAN_ROWS, reserve), min(RESIDUAL_ROWS, reserve)
     first = _estimate(functions, plan, full, sample, n, m)
-    target = target_sd / np.sqrt(2.0)
-    n_next, m_next = (_rows_for(rows, sd, target, reserve) for rows, sd in
-                      ((n, first.hessian_sd), (m, first.residual_sd)))  # fmt: skip
-    if (n_next, m_next) == (n, m):
+    if first.estimate.reached() <= target_sd:
         return first.estimate
+    costs = (3.0 * (len(plan.anchor) + 1), float(len(plan.theta)))  # per row of T, of S
+    n_next, m_next = _allocate((n, m), (first.hessian_sd, first.residual_sd), costs, target_sd)
+    n_next, m_next = min(reserve, max(n, n_next)), min(reserve, max(m, m_next))
     return _estimate(functions, plan, full, sample, n_next, m_next).estimate
 
 
-def _rows_for(rows: int, sd: np.ndarray, target: float, reserve: int) -> int:
-    """Rows bringing the `TARGET_QUANTILE` of ``sd`` (at ``rows`` rows) to ``target``."""
-    reached = float(np.quantile(sd, TARGET_QUANTILE)) if len(sd) else 0.0
-    needed = int(np.ceil(1.2 * rows * (reached / target) ** 2))  # sd ∝ 1/√rows; 20 % margin
-    return min(reserve, needed) if needed > rows else rows
+def _allocate(
+    rows: tuple[int, int],
+    sds: tuple[np.ndarray, np.ndarray],
+    costs: tuple[float, float],
+    target: float,
+) -> tuple[int, int]:
+    """Rows of T and S reaching ``target`` at the least cost (Neyman-like allocation).
+
+    At ``rows`` the terms' sds (their `TARGET_QUANTILE`) are ``sds``; with ``n_k`` rows a
+    term's variance is ``V_k / n_k`` (``V_k = sd_k² rows_k``) at a cost of ``c_k n_k``.
+    Minimizing the cost under ``Σ V_k / n_k = target²`` gives
+    ``n_k = √(V_k / c_k) Σ_j √(V_j c_j) / target²``; 20 % more for the noise of the sds.
+    """
+    spread = [
+        float(np.quantile(sd, TARGET_QUANTILE)) ** 2 * r for sd, r in zip(sds, rows, strict=True)
+    ]
+    total = sum(np.sqrt(v * c) for v, c in zip(spread, costs, strict=True))
+    n, m = (int(np.ceil(1.2 * np.sqrt(v / c) * total / target**2))
+            for v, c in zip(spread, costs, strict=True))  # fmt: skip
+    return n, m
 
 
 class _Plan(NamedTuple):
@@ -228,7 +243,8 @@ def _full_pass(
     for start, arrays in zip(bounds[:-1].tolist(), whole.chunks(CHUNK_ROWS), strict=True):
         part = functions.first_order(plan.anchor, arrays, plan.like)
         total = part if total is None else total.plus(part)
-        inside = picked[(picked >= start) & (picked < start + len(arrays[0]))] - start
+        lo, hi = np.searchsorted(picked, [start, start + len(arrays[0])])
+        inside = picked[lo:hi] - start
         kept.append(tuple(a[inside] for a in arrays))
     assert total is not None
     order = rng.permutation(reserve)
