@@ -96,7 +96,7 @@ class FitResults:
         """Export draws, history and diagnostics: `pymc_adadelta.to_arviz` of this result.
 
         ``kwargs`` are `to_arviz`'s keywords (``random_seed``, ``log_weights``,
-        ``covariance``, ``resample``, ``khat_draws``).
+        ``covariance``, ``resample``, ``khat_draws``, ``exact_lp``).
         """
         from pymc_adadelta.output.export import to_arviz
 
