@@ -22,10 +22,13 @@ Y = X @ BETA + 0.7 * RNG.normal(size=N)
 
 
 def regression(rows: int = N) -> pm.Model:
-    """Normal regression on ``pm.Minibatch`` data: three slopes and a log-transformed sd."""
-    with pm.Model() as model:
+    """Normal regression on ``pm.Minibatch`` data: three slopes and a log-transformed sd.
+
+    ``b`` has dims, so its value variable has no static shape.
+    """
+    with pm.Model(coords={"slope": ["x0", "x1", "x2"]}) as model:
         xs, ys = pm.Minibatch(X[:rows], Y[:rows], batch_size=100)
-        b = pm.Normal("b", 0, 3, shape=3)
+        b = pm.Normal("b", 0, 3, dims="slope")
         sigma = pm.HalfNormal("sigma", 2)
         pm.Normal("y", pm.math.dot(xs, b), sigma, observed=ys, total_size=rows)
     return model

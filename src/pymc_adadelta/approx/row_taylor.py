@@ -62,7 +62,6 @@ class RowFunctions:
     def __init__(self, whole: FullData) -> None:
         self.whole = whole
         self.value_vars = list(whole.model.value_vars)
-        self.shapes = [tuple(int(s) for s in v.type.shape) for v in self.value_vars]
         self.value = whole.lp_function()
         self.gradient = _gradient_function(whole)
 
