@@ -1,6 +1,7 @@
 """The subsampled full-data log density of minibatch models (difference estimator)."""
 
 import functools
+import itertools
 import warnings
 
 import numpy as np
@@ -182,3 +183,31 @@ def test_a_too_narrow_approximation_is_flagged_with_the_estimate_as_with_exact_l
         rho.set_value(saved)
     assert estimated > 0.7 and exact > 0.7
     assert estimated == pytest.approx(exact, abs=0.1)
+
+
+def test_a_streamed_zarr_source_is_read_once_and_estimated_within_the_stated_error(tmp_path):
+    zarr = pytest.importorskip("zarr")
+    rows = np.column_stack([X[:, :2], Y])
+    store = zarr.create_array(tmp_path / "rows.zarr", shape=rows.shape, chunks=(7_000, 3),
+                              dtype="float64")  # fmt: skip
+    store[:] = rows
+    with pm.Model() as model:
+        data = pm.Data("rows", rows[:100])
+        b = pm.Normal("b", 0, 3, shape=2)
+        sigma = pm.HalfNormal("sigma", 2)
+        pm.Normal("y", data[:, :2] @ b, sigma, observed=data[:, 2], total_size=N)
+        stream = pa.StreamingBatches(store, "rows", batch_size=100, random_seed=0)
+    b_hat, *_ = np.linalg.lstsq(X[:, :2], Y, rcond=None)
+    draw = np.random.default_rng(11)
+    values = {"b": b_hat + 0.02 * draw.normal(size=(300, 2)),
+              "sigma_log__": np.log(0.75) + 0.01 * draw.normal(size=300)}  # fmt: skip
+    whole = full_data(model)
+    reads = []
+    read = whole.read
+    whole.read = lambda start, stop: reads.append((start, stop)) or read(start, stop)
+    estimate = dl.difference_logp(whole, values, np.random.default_rng(0))
+    assert sorted(reads) == reads and reads[0][0] == 0 and reads[-1][1] == N  # one pass
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(reads))
+    error = estimate.lp - full_data(model).logp(values)
+    assert estimate.residual_rows < N and stream.length == N
+    assert np.abs(error).max() < 6 * estimate.error_sd.max()
