@@ -192,6 +192,27 @@ def test_one_chain_is_the_plain_fit():
         np.testing.assert_array_equal(a, b)
 
 
+def test_start_builds_the_inference_of_every_chain():
+    """``start=`` reaches each chain's Inference (the workers used to refuse it)."""
+    with pm.Model() as model:
+        pm.Normal("x", 0.0, 1.0, shape=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # two steps from jittered starts disagree
+        results = fit(
+            2,
+            model=model,
+            chains=2,
+            cores=1,
+            random_seed=1,
+            warm_start=False,
+            convergence=None,
+            progressbar=False,
+            start={"x": np.full(2, 50.0)},
+        )
+    for result in results:  # jittered by at most 2 around the start, then two tiny steps
+        assert np.all(np.abs(result.approx.mean.eval() - 50.0) < 2.1)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [

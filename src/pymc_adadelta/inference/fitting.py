@@ -24,7 +24,7 @@ from pymc_adadelta._validation import (
 from pymc_adadelta.callbacks.base import Callback
 from pymc_adadelta.inference.options import check_backend, check_optimizer, split_pm_fit_kwargs
 from pymc_adadelta.inference.several_fits import check_parallel_arguments, fit_chains
-from pymc_adadelta.inference.single_fit import fit_single
+from pymc_adadelta.inference.single_fit import FitOptions, fit_single
 from pymc_adadelta.optim import Adadelta
 
 if TYPE_CHECKING:
@@ -166,18 +166,17 @@ def fit(
     check_optimizer(optimizer)
     check_backend(backend)
     callbacks = check_callbacks(callbacks)
-    split_pm_fit_kwargs(method, pm_fit_kwargs)
+    inf_kwargs, step_kwargs = split_pm_fit_kwargs(method, pm_fit_kwargs)
     if checkpoint is not None:
         check_writable_file(checkpoint, "checkpoint")
     check_parallel_arguments(chains, cores, client)
+    options = FitOptions(
+        n=n, model=model, method=method, optimizer=optimizer, callbacks=callbacks,
+        convergence=convergence, average=average, warm_start=warm_start,
+        random_seed=random_seed, progressbar=progressbar, checkpoint=checkpoint,
+        checkpoint_every=checkpoint_every, resume=resume, backend=backend,
+        inf_kwargs=inf_kwargs, step_kwargs=step_kwargs,
+    )  # fmt: skip
     if chains > 1:
-        return fit_chains(chains, cores=cores, client=client, model=model, method=method,
-                          random_seed=random_seed, checkpoint=checkpoint, resume=resume, n=n,
-                          optimizer=optimizer, callbacks=callbacks, convergence=convergence,
-                          average=average, warm_start=warm_start, backend=backend,
-                          **pm_fit_kwargs)  # fmt: skip
-    return fit_single(n, model=model, method=method, optimizer=optimizer, callbacks=callbacks,
-                      convergence=convergence, average=average, warm_start=warm_start,
-                      random_seed=random_seed, progressbar=progressbar, checkpoint=checkpoint,
-                      checkpoint_every=checkpoint_every, resume=resume, backend=backend,
-                      **pm_fit_kwargs)  # fmt: skip
+        return fit_chains(options, chains, cores=cores, client=client)
+    return fit_single(options)

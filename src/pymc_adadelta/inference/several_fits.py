@@ -12,13 +12,13 @@ can find different modes. `pymc_adadelta.output.across_fits` compares them.
 
 The chains run in worker processes, as ``pm.sample(cores=...)`` does: a
 ``concurrent.futures.ProcessPoolExecutor`` with the ``forkserver`` start method
-(``spawn`` where that is missing), the model and the fit's arguments shipped once with
-cloudpickle. With a ``dask.distributed.Client`` they go to that cluster instead, through
-the client's ``concurrent.futures`` executor. ``cores=1`` runs them one after another in
-this process. What comes back from a worker is plain data (`ChainRun`): the variational
-parameters, losses, history, stop reason, optimizer state; the parent sets those
-parameters into a fresh approximation of the same method on its own model, so every
-chain's `FitResult` belongs to the model you passed.
+(``spawn`` where that is missing), the model and the fit's arguments (one `FitOptions`)
+shipped once with cloudpickle. With a ``dask.distributed.Client`` they go to that cluster
+instead, through the client's ``concurrent.futures`` executor. ``cores=1`` runs them one
+after another in this process. What comes back from a worker is plain data
+(`ChainRun`): the variational parameters, losses, history, stop reason, optimizer state;
+the parent sets those parameters into a fresh approximation of the same method on its
+own model, so every chain's `FitResult` belongs to the model you passed.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from concurrent.futures import (
     ProcessPoolExecutor,
     wait,
 )
-from dataclasses import fields
+from dataclasses import fields, replace
 from typing import Any, NamedTuple
 
 import cloudpickle
@@ -53,7 +53,7 @@ from pymc_adadelta.inference.fit_results import ChainsFailed, FitResults, warn_i
 from pymc_adadelta.inference.loop import deferred_interrupt
 from pymc_adadelta.inference.options import new_inference
 from pymc_adadelta.inference.result import FitResult
-from pymc_adadelta.inference.single_fit import fit_single
+from pymc_adadelta.inference.single_fit import FitOptions, fit_single
 from pymc_adadelta.optim import Adadelta
 from pymc_adadelta.persist.fit_state import FitState, restore_state
 
@@ -91,15 +91,6 @@ class ChainRun(NamedTuple):
     convergence: Convergence | None
 
 
-class _Spec(NamedTuple):
-    """Everything a chain needs, shipped to the workers once with cloudpickle."""
-
-    model: Any
-    method: str
-    inf_kwargs: dict[str, Any]
-    fit_kwargs: dict[str, Any]
-
-
 def check_parallel_arguments(chains: Any, cores: Any, client: Any) -> None:
     """Raise unless ``chains`` and ``cores`` are positive integers and ``client`` a dask Client.
 
@@ -121,33 +112,22 @@ def _is_dask_client(client: Any) -> bool:
     return isinstance(client, Client)
 
 
-def fit_chains(
-    chains: int,
-    *,
-    cores: int | None,
-    client: Any,
-    model: Any,
-    method: Any,
-    random_seed: Any,
-    checkpoint: Any = None,
-    resume: Any = None,
-    **fit_kwargs: Any,
-) -> FitResults:
-    """Run ``chains`` fits from dispersed starts and gather them; see `fit`.
+def fit_chains(options: FitOptions, chains: int, *, cores: int | None, client: Any) -> FitResults:
+    """Run ``chains`` fits of ``options`` from dispersed starts and gather them; see `fit`.
 
-    ``fit_kwargs`` go to each chain's `fit`. Raises `ChainsFailed` when a chain fails,
-    after the others have finished. Ctrl-C stops every chain after its current step and
-    returns the chains that started, with ``stop_reason="interrupted"`` for the ones it
-    stopped; chains that had not started then do not start.
+    Each chain runs `fit_single` on a copy of ``options`` with its own seed and start.
+    Raises `ChainsFailed` when a chain fails, after the others have finished. Ctrl-C
+    stops every chain after its current step and returns the chains that started, with
+    ``stop_reason="interrupted"`` for the ones it stopped; chains that had not started
+    then do not start.
     """
-    _check_single_fit_only(method, checkpoint, resume)
-    model = pm.modelcontext(model)
-    spec = _Spec(model, method, dict(fit_kwargs.pop("inf_kwargs", None) or {}), fit_kwargs)
-    seeds = _seed_sequence(random_seed).spawn(chains + 1)
+    _check_single_fit_only(options.method, options.checkpoint, options.resume)
+    spec = replace(options, model=pm.modelcontext(options.model))  # shipped to the workers
+    seeds = _seed_sequence(options.random_seed).spawn(chains + 1)
     # Ctrl-C until the result is built is a request to stop, never a lost result.
     with deferred_interrupt() as interrupted:
         runs, errors = _execute(cloudpickle.dumps(spec), seeds[:chains], cores, client)
-        rebuilt = {c: _rebuild(spec, model, run) for c, run in runs.items()}
+        rebuilt = {c: _rebuild(spec, run) for c, run in runs.items()}
         if errors:
             raise ChainsFailed(rebuilt, errors, chains) from errors[min(errors)]
         if len(rebuilt) < chains and not rebuilt:  # stopped before any chain started
@@ -281,7 +261,7 @@ def run_chain(
     Parameters
     ----------
     payload : bytes
-        The cloudpickled model and arguments.
+        The cloudpickled `FitOptions`, holding the model.
     chain : int
         The chain's index.
     seed : numpy.random.SeedSequence
@@ -293,22 +273,16 @@ def run_chain(
 
     if chain_control.stop_requested():
         raise chain_control.ChainNotStarted(chain)
-    spec: _Spec = cloudpickle.loads(payload)
-    callbacks = [chain_control.StopWhenAsked(), *(spec.fit_kwargs.get("callbacks") or [])]
+    spec: FitOptions = cloudpickle.loads(payload)
     jitter_seed, fit_seed = seed.spawn(2)
     fit_int_seed = int(fit_seed.generate_state(1)[0])
     inference = new_inference(spec.method, spec.model, fit_int_seed, spec.inf_kwargs)
     jitter_means(inference.approx, np.random.default_rng(jitter_seed))
+    options = replace(spec, model=None, method=inference, inf_kwargs={}, random_seed=fit_int_seed,
+                      callbacks=[chain_control.StopWhenAsked(), *spec.callbacks],
+                      progressbar=False, checkpoint=None, resume=None)  # fmt: skip
     with threadpool_limits(limits=blas_threads):
-        result = fit_single(
-            method=inference,
-            random_seed=fit_int_seed,
-            progressbar=False,
-            model=None,
-            checkpoint=None,
-            resume=None,
-            **{**spec.fit_kwargs, "callbacks": callbacks},
-        )
+        result = fit_single(options)
     return _chain_run(chain, result)
 
 
@@ -329,11 +303,11 @@ def _chain_run(chain: int, result: FitResult) -> ChainRun:
     return ChainRun(chain, result.state, params, outcome, rule)
 
 
-def _rebuild(spec: _Spec, model: Any, run: ChainRun) -> FitResult:
+def _rebuild(spec: FitOptions, run: ChainRun) -> FitResult:
     """The chain's `FitResult` on the parent's model: its state in a new approximation."""
-    inference = new_inference(spec.method, model, None, spec.inf_kwargs)
+    inference = new_inference(spec.method, spec.model, None, spec.inf_kwargs)
     approx = inference.approx
-    template = spec.fit_kwargs.get("optimizer")
+    template = spec.optimizer
     optimizer = (
         copy.deepcopy(template)
         if template is not None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,6 @@ from pymc_adadelta.inference.options import (
     convergence_rule,
     default_optimizer,
     new_inference,
-    split_pm_fit_kwargs,
     standardize_accumulators,
     with_backend,
 )
@@ -28,58 +27,72 @@ from pymc_adadelta.inference.run import FitRun
 from pymc_adadelta.optim import Adadelta
 from pymc_adadelta.persist.fit_state import FitState, restore_state
 
-__all__ = ["fit_single"]
+__all__ = ["FitOptions", "fit_single"]
 
 
-def fit_single(
-    n: int = 50_000,
-    *,
-    model: Any = None,
-    method: str | Inference = "advi",
-    optimizer: Adadelta | None = None,
-    callbacks: Sequence[Any] | None = None,
-    convergence: Any = "auto",
-    average: bool = True,
-    warm_start: bool = True,
-    random_seed: Any = None,
-    progressbar: bool = True,
-    checkpoint: str | os.PathLike[str] | None = None,
-    checkpoint_every: int = 1000,
-    resume: Any = None,
-    backend: str | None = None,
-    **pm_fit_kwargs: Any,
-) -> FitResult:
-    """Run one fit with `fit`'s arguments (already checked); see `fit`."""
-    saved = read_resume(resume, checkpoint)
-    inf_kwargs, step_kwargs = split_pm_fit_kwargs(method, pm_fit_kwargs)
-    inference = new_inference(method, model, random_seed, inf_kwargs)
-    if backend == "jax":
+@dataclass(frozen=True, kw_only=True)
+class FitOptions:
+    """`fit`'s arguments for one fit, checked: built once by `fit`, read by `fit_single`.
+
+    The fields are `fit`'s keywords of the same names (see `fit` for their meaning and
+    defaults, which live there only), except ``inf_kwargs`` and ``step_kwargs``: the
+    Inference's and the step function's parts of ``**pm_fit_kwargs``
+    (`split_pm_fit_kwargs`). ``chains``, ``cores`` and ``client`` are not here: they
+    choose how many fits run, and where. Frozen, and picklable when its values are: the
+    several-fits path ships it to worker processes and changes fields with
+    ``dataclasses.replace``.
+    """
+
+    n: int
+    model: Any
+    method: str | Inference
+    optimizer: Adadelta | None
+    callbacks: list[Any]
+    convergence: Any
+    average: bool
+    warm_start: bool
+    random_seed: Any
+    progressbar: bool
+    checkpoint: str | os.PathLike[str] | None
+    checkpoint_every: int
+    resume: Any
+    backend: str | None
+    inf_kwargs: dict[str, Any]
+    step_kwargs: dict[str, Any]
+
+
+def fit_single(options: FitOptions) -> FitResult:
+    """Run one fit with `fit`'s arguments, already checked; see `fit`."""
+    o = options
+    saved = read_resume(o.resume, o.checkpoint)
+    inference = new_inference(o.method, o.model, o.random_seed, o.inf_kwargs)
+    if o.backend == "jax":
         give_static_shapes(inference.approx)  # pymc#8359
-    if warm_start and saved is None and optimizer is None and convergence == "auto":
+    if o.warm_start and saved is None and o.optimizer is None and o.convergence == "auto":
         # a minibatch model: the full-data answer in a few passes (inference/minibatch.py)
-        done = minibatch_fit(inference, list(callbacks or []), random_seed=random_seed,
-                             progressbar=progressbar)  # fmt: skip
+        done = minibatch_fit(inference, list(o.callbacks), random_seed=o.random_seed,
+                             progressbar=o.progressbar)  # fmt: skip
         if done is not None:
             return done
     started = (
-        run_warm_start(inference.approx, random_seed=random_seed)
-        if warm_start and saved is None
+        run_warm_start(inference.approx, random_seed=o.random_seed)
+        if o.warm_start and saved is None
         else None
     )
     warm = started is not None and started.applied
-    standardized = warm and optimizer is None and saved is None
-    optimizer = optimizer if optimizer is not None else default_optimizer(warm, saved)
-    rule = convergence_rule(convergence, warm or saved is not None)
-    saver = None if checkpoint is None else Checkpoint(checkpoint, checkpoint_every,
-                                                       optimizer=optimizer)  # fmt: skip
-    step, score = compile_step(inference, optimizer, with_backend(backend, step_kwargs))
+    standardized = warm and o.optimizer is None and saved is None
+    optimizer = o.optimizer if o.optimizer is not None else default_optimizer(warm, saved)
+    rule = convergence_rule(o.convergence, warm or saved is not None)
+    saver = None if o.checkpoint is None else Checkpoint(o.checkpoint, o.checkpoint_every,
+                                                         optimizer=optimizer)  # fmt: skip
+    step, score = compile_step(inference, optimizer, with_backend(o.backend, o.step_kwargs))
     if saved is not None:
-        restore_state(saved, inference.approx, optimizer, step, source=_source(resume))
+        restore_state(saved, inference.approx, optimizer, step, source=_source(o.resume))
     elif standardized:
         standardize_accumulators(optimizer, inference.approx)
     # the result is complete when FitRun returns it, still inside its Ctrl-C deferral
     run = FitRun(inference, optimizer, rule, step, score, saved, saver, warm_start=started)
-    return run(n, check_callbacks(callbacks), progressbar=progressbar, average=average)
+    return run(o.n, check_callbacks(o.callbacks), progressbar=o.progressbar, average=o.average)
 
 
 def read_resume(resume: Any, checkpoint: Any) -> FitState | None:
