@@ -211,3 +211,11 @@ def test_a_streamed_zarr_source_is_read_once_and_estimated_within_the_stated_err
     error = estimate.lp - full_data(model).logp(values)
     assert estimate.residual_rows < N and stream.length == N
     assert np.abs(error).max() < 6 * estimate.error_sd.max()
+
+
+def test_an_exact_evaluation_that_will_take_long_says_so_first(monkeypatch):
+    monkeypatch.setattr(dl, "MAX_DIM", 2)  # the model has 4 coordinates
+    monkeypatch.setattr(dl, "SLOW_TERMS", 1e5)
+    values = posterior_draws(N, 20, np.random.default_rng(12))
+    with pytest.warns(UserWarning, match="all 30000 rows at each of 20 draws .*log_weights=False"):
+        assert dl.subsampled_logp(regression(), values, np.random.default_rng(0)) is None

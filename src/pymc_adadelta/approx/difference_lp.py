@@ -63,6 +63,8 @@ TARGET_QUANTILE = 0.99
 RESERVE_BYTES = 64 * 2**20
 #: Largest latent dimension: per draw, the blocks' quadratic forms cost 2 BLOCKS d² flops.
 MAX_DIM = 200
+#: Likelihood terms (rows times draws) above which an exact evaluation warns: minutes.
+SLOW_TERMS = 2e9
 #: Step of the forward differences giving Hessians, in sds of the draws.
 STEP_SDS = 1e-3
 #: Likelihood terms per compiled call (draws times rows): bounded memory, few calls.
@@ -115,6 +117,15 @@ def subsampled_logp(
     draws = len(next(iter(values.values()))) if values else 0
     dim = sum(int(np.prod(v.shape[1:])) for v in values.values())
     if whole is None or not worth_subsampling(whole.length, dim, draws):
+        if whole is not None and whole.length * draws > SLOW_TERMS:
+            warnings.warn(
+                f"log p of this minibatch model is evaluated on all {whole.length} rows at "
+                f"each of {draws} draws ({dim} latent coordinates, more than the "
+                f"{MAX_DIM} the subsampled estimate takes): this may take long; "
+                "log_weights=False or fewer khat_draws make it cheaper",
+                UserWarning,
+                stacklevel=4,
+            )
         return None
     try:
         estimate = difference_logp(whole, values, rng)
