@@ -2,6 +2,7 @@
 
 import functools
 import itertools
+import shutil
 import warnings
 
 import numpy as np
@@ -14,6 +15,7 @@ from scipy import stats
 import pymc_adadelta as pa
 import pymc_adadelta.approx.difference_lp as dl
 from pymc_adadelta.approx.full_data import FullData, full_data
+from pymc_adadelta.output.diagnostics import log_density_in_chunks
 
 N = 30_000
 RNG = np.random.default_rng(5)
@@ -219,3 +221,22 @@ def test_an_exact_evaluation_that_will_take_long_says_so_first(monkeypatch):
     values = posterior_draws(N, 20, np.random.default_rng(12))
     with pytest.warns(UserWarning, match="all 30000 rows at each of 20 draws .*log_weights=False"):
         assert dl.subsampled_logp(regression(), values, np.random.default_rng(0)) is None
+
+
+@pytest.mark.parametrize("exact_lp", [False, True])
+def test_an_export_after_the_zarr_store_is_deleted_gives_nan_lp_and_says_why(tmp_path, exact_lp):
+    zarr = pytest.importorskip("zarr")
+    rows = np.column_stack([X[:, :2], Y])
+    store = zarr.create_array(tmp_path / "gone.zarr", shape=rows.shape, chunks=(5_000, 3),
+                              dtype="float64")  # fmt: skip
+    store[:] = rows
+    with pm.Model() as model:
+        data = pm.Data("rows", rows[:100])
+        b = pm.Normal("b", 0, 3, shape=2)
+        pm.Normal("y", data[:, :2] @ b, 0.75, observed=data[:, 2], total_size=N)
+        stream = pa.StreamingBatches(store, "rows", batch_size=100, random_seed=0)
+    values = {"b": np.random.default_rng(13).normal(size=(2000, 2))}
+    shutil.rmtree(tmp_path / "gone.zarr")  # zarr would now read zeros for every row
+    with pytest.warns(UserWarning, match="could not be read .*StreamedDataError.*is gone"):
+        lp = log_density_in_chunks(model, values, np.random.default_rng(0), exact_lp)
+    assert np.isnan(lp).all() and stream.length == N

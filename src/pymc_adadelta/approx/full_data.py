@@ -31,6 +31,8 @@ from pytensor.graph.replace import clone_replace, vectorize_graph
 from pytensor.graph.traversal import ancestors
 from pytensor.tensor.shape import SpecifyShape
 
+from pymc_adadelta.approx.sources import StreamedDataError, store_exists
+
 __all__ = [
     "CHUNK_ROWS",
     "DataLeaf",
@@ -218,9 +220,18 @@ class FullData:
         return _bounds(self.leaves[0].source, self.length, rows)
 
     def read(self, start: int, stop: int) -> tuple[np.ndarray, ...]:
-        """Rows ``start:stop`` of every array; `NonFiniteDataError` on NaN or inf rows."""
+        """Rows ``start:stop`` of every array.
+
+        `NonFiniteDataError` on NaN or inf rows, `StreamedDataError` for a deleted store.
+        """
         arrays = []
         for leaf in self.leaves:
+            if not store_exists(leaf.source):
+                raise StreamedDataError(
+                    f"{leaf.label}: the zarr store {leaf.source.store_path} is gone (its "
+                    f"metadata cannot be found) while reading rows {start}:{stop}; zarr "
+                    f"would return fill values for them"
+                )
             array = np.asarray(leaf.source[start:stop], dtype=leaf.node.type.dtype)
             self._check_finite(leaf, _non_finite_rows(array) + start, start, stop)
             arrays.append(array)

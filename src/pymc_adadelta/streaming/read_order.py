@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from pymc_adadelta.approx.full_data import NonFiniteDataError
+from pymc_adadelta.approx.sources import StreamedDataError, store_exists
 
 __all__ = ["Batch", "BatchCutter", "ChunkedRows", "StreamedDataError", "block_stream",
            "check_finite", "chunk_bounds", "store_exists"]  # fmt: skip
@@ -76,35 +77,6 @@ class ChunkedRows(NamedTuple):
 
     def _pairs(self) -> Iterator[tuple[Any, np.dtype]]:
         return zip(self.arrays, self.dtypes, strict=True)
-
-
-class StreamedDataError(ValueError):
-    """A streamed source that went away while a fit reads it (a zarr store deleted).
-
-    Raised by `StreamingBatches` while a fit reads its batches; the message names the
-    source, the batch and the rows being read. A ``ValueError``. Rows that hold NaN or
-    inf (or nulls, in a Parquet column) raise `NonFiniteDataError` instead, the error
-    of the full-data passes for the same rows, so one ``except`` catches that fault
-    wherever it is found.
-
-    Examples
-    --------
-    >>> from pymc_adadelta import StreamedDataError
-    >>> issubclass(StreamedDataError, ValueError)
-    True
-    """
-
-
-def store_exists(array: Any) -> bool:
-    """False when ``array`` is a zarr array whose store no longer holds its metadata."""
-    store_path = getattr(array, "store_path", None)
-    if store_path is None or not hasattr(store_path, "store"):
-        return True
-    from zarr.core.sync import sync
-
-    name = "zarr.json" if getattr(array.metadata, "zarr_format", 3) == 3 else ".zarray"
-    key = f"{store_path.path}/{name}" if store_path.path else name
-    return bool(sync(store_path.store.exists(key)))
 
 
 def check_finite(label: str, values: np.ndarray, start: int) -> None:
