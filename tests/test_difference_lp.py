@@ -240,3 +240,12 @@ def test_an_export_after_the_zarr_store_is_deleted_gives_nan_lp_and_says_why(tmp
     with pytest.warns(UserWarning, match="could not be read .*StreamedDataError.*is gone"):
         lp = log_density_in_chunks(model, values, np.random.default_rng(0), exact_lp)
     assert np.isnan(lp).all() and stream.length == N
+
+
+@pytest.mark.parametrize("flag", ["no", "False", [1], None])
+def test_exact_lp_must_be_a_bool_not_a_truthy_string(fitted, flag):
+    _, result = fitted
+    with pytest.raises(TypeError, match="exact_lp must be True or False, got"):
+        pa.to_arviz(result, 10, exact_lp=flag)
+    with pytest.raises(TypeError, match="exact_lp must be True or False, got"):
+        pa.psis_khat(result, 100, exact_lp=flag)

@@ -44,6 +44,15 @@ def check_draws(draws: Any) -> None:
     check_positive_int("draws", draws)
 
 
+def check_bool(name: str, value: Any) -> None:
+    """Raise TypeError, naming ``name``, unless ``value`` is True or False.
+
+    A string such as ``"no"`` is truthy, so taking it as a flag would do the opposite.
+    """
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+
+
 def check_random_seed(value: Any, name: str = "random_seed") -> None:
     """Raise unless ``value`` is None or seeds NumPy's ``default_rng`` / ``SeedSequence``.
 

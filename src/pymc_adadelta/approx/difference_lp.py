@@ -63,8 +63,9 @@ TARGET_QUANTILE = 0.99
 RESERVE_BYTES = 64 * 2**20
 #: Largest latent dimension: per draw, the blocks' quadratic forms cost 2 BLOCKS d² flops.
 MAX_DIM = 200
-#: Likelihood terms (rows times draws) above which an exact evaluation warns: minutes.
-SLOW_TERMS = 2e9
+#: Likelihood terms (rows times draws) above which an exact evaluation warns: ten
+#: seconds or more (about 60 s for 8e8 terms of a 300-group hierarchy on 2 cores).
+SLOW_TERMS = 2e8
 #: Step of the forward differences giving Hessians, in sds of the draws.
 STEP_SDS = 1e-3
 #: Likelihood terms per compiled call (draws times rows): bounded memory, few calls.
@@ -121,8 +122,9 @@ def subsampled_logp(
             warnings.warn(
                 f"log p of this minibatch model is evaluated on all {whole.length} rows at "
                 f"each of {draws} draws ({dim} latent coordinates, more than the "
-                f"{MAX_DIM} the subsampled estimate takes): this may take long; "
-                "log_weights=False or fewer khat_draws make it cheaper",
+                f"{MAX_DIM} the subsampled estimate takes), {whole.length * draws:.1e} "
+                "likelihood terms: this may take minutes; log_weights=False or fewer "
+                "khat_draws make it cheaper",
                 UserWarning,
                 stacklevel=4,
             )

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from pymc_adadelta._compat import psis_khat_of_log_ratios
-from pymc_adadelta._validation import check_draws
+from pymc_adadelta._validation import check_bool, check_draws
 from pymc_adadelta.approx.corrected import ChosenCovariance, choose_covariance, export_draws
 from pymc_adadelta.approx.difference_lp import LogDensityEstimate, subsampled_logp
 from pymc_adadelta.approx.draws import evaluate_model
@@ -126,6 +126,8 @@ def psis_khat(
     """
     approx, result = split_input(approx, model)
     check_draws(draws)
+    for name, flag in (("warn", warn), ("exact_lp", exact_lp)):
+        check_bool(name, flag)
     if draws < MIN_KHAT_DRAWS:
         raise ValueError(f"draws must be at least {MIN_KHAT_DRAWS} for a Pareto fit, got {draws}")
     if any("histogram" in g.params_dict for g in approx.groups):

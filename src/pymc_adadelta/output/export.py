@@ -61,7 +61,7 @@ from pymc.backends.arviz import (
 )
 
 from pymc_adadelta._compat import make_arviz
-from pymc_adadelta._validation import check_draws
+from pymc_adadelta._validation import check_bool, check_draws
 from pymc_adadelta.approx.corrected import (
     PROPOSAL_DOF,
     ChosenCovariance,
@@ -168,6 +168,8 @@ def to_arviz(
         raise ValueError("approx_or_result is an empty list: there is nothing to export")
     draws = -(-EXPORT_DRAWS // len(pairs)) if draws is None else draws
     check_draws(draws)
+    for name, flag in (("log_weights", log_weights), ("exact_lp", exact_lp)):
+        check_bool(name, flag)
     if resample not in RESAMPLE_MODES:
         raise ValueError(f"resample must be one of {RESAMPLE_MODES}, got {resample!r}")
     if resample == "always" and not log_weights:
