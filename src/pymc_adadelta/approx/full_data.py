@@ -237,6 +237,21 @@ class FullData:
             arrays.append(array)
         return tuple(arrays)
 
+    def check_total_size(self) -> None:
+        """Raise ValueError when an observed variable's ``total_size`` is not the rows.
+
+        The full-data fit evaluates every row and scales the log-likelihood to
+        ``total_size``: another number would weigh the data by ``total_size / rows``
+        (sds off by the square root of that), silently.
+        """
+        for rv, size in zip(self.fed, self.sizes, strict=True):
+            if size is not None and size != self.length:
+                raise ValueError(
+                    f"total_size={size} of the observed variable {rv.name!r}, but its "
+                    f"minibatch data have {self.length} rows: set total_size to the rows "
+                    f"the batches are drawn from ({self.length})"
+                )
+
     def check_in_memory(self, rows: int = CHUNK_ROWS) -> None:
         """Raise `NonFiniteDataError` for NaN or inf in the arrays held in memory.
 

@@ -32,6 +32,7 @@ from scipy.optimize import minimize
 
 from pymc_adadelta.approx.full_data import CHUNK_ROWS, FullData
 from pymc_adadelta.approx.layout import ordering
+from pymc_adadelta.approx.trust_region import Region, scaled_minimize
 from pymc_adadelta.approx.warmstart import fixed_draws
 
 __all__ = ["DRAWS", "FullDataFit", "fit_full_data", "subsample_rows"]
@@ -43,8 +44,6 @@ DRAWS = 6
 HESSIAN_DRAWS = 2
 #: Rows of the rough first fit, which finds the scale of every coordinate.
 ROUGH_ROWS = 2_000
-#: L-BFGS iterations before it restarts in the units of where it got to.
-ROUND_ITERATIONS = 40
 #: Tolerance (gradient in sd units, about the error in sds) of the rough fit and of the
 #: subsample warm start when full-data corrections follow: they only need to get within
 #: a fraction of the sds that the first correction moves (4.5 sds at 1/20 of the data).
@@ -72,6 +71,7 @@ class FullDataFit(NamedTuple):
     subsample_rows: int
     lbfgs_iterations: int
     covariance: np.ndarray | None  # linear response: the inverse Hessian in the means
+    failed: bool = False  # the full-data loss rose after every step tried (`Region`)
 
 
 def subsample_rows(whole: FullData, rows: int, rng: np.random.Generator) -> Rows:
@@ -179,6 +179,7 @@ def fit_full_data(
     n0 = min(n, subsample if subsample is not None else max(10_000, n // 20))
     if n <= 2 * n0:
         n0 = n
+    whole.check_total_size()
     whole.check_in_memory()  # NaN rows: an error before compiling, not after the warm start
     z = fixed_draws(draws, start.size // 2, rng)
     sub = subsample_rows(whole, n0, rng)
@@ -193,13 +194,18 @@ def fit_full_data(
     losses: list[float] = []
     trace: list[float] = []
     converged = n0 >= n and success  # the subsample is the data
+    region = Region(phi)
     while not converged and (passes() < max_passes or not steps):
-        new, full_loss, nit = _corrected_step(objective, sub, phi, _inner_gtol(steps))
+        full_loss, full_grad = objective.on_chunks(phi, whole.chunks(), whole.length)
+        phi = region.judge(phi, full_loss, full_grad)
+        if region.failed:
+            break
+        new, nit = _corrected_step(objective, sub, phi, region.full_grad,
+                                   _inner_gtol(steps), region.radius)  # fmt: skip
         iterations += nit
-        step = _moved(phi, new)
-        phi = new
+        step, phi = _moved(phi, new), new
         steps.append(float(step))
-        losses.append(float(full_loss))
+        losses.append(float(region.best_loss))
         trace.append(passes())
         if on_step is not None:
             on_step(len(steps), passes(), float(step))
@@ -207,22 +213,28 @@ def fit_full_data(
         if step < tol or (ratio < 0.5 and step * ratio / (1.0 - ratio) < tol):
             converged = True  # moved less than tol, or what is left is (geometric series)
             break
+    if not converged and region.best_phi is not None:
+        phi = region.best_phi  # the last step's loss is unknown, or rose
     d = phi.size // 2
     covariance = _mean_covariance(objective, sub, n0, phi)
     return FullDataFit(phi[:d], phi[d:], converged, passes(), np.array(steps),
                        np.array(losses), np.array(trace), n0, iterations,
-                       covariance)  # fmt: skip
+                       covariance, region.failed)  # fmt: skip
 
 
 def _corrected_step(
-    objective: _Objective, sub: Rows, phi: np.ndarray, gtol: float = 1e-4
-) -> tuple[np.ndarray, float, int]:
-    """One outer iteration: the optimum of the subsample objective corrected at ``phi``.
+    objective: _Objective,
+    sub: Rows,
+    phi: np.ndarray,
+    full_grad: np.ndarray,
+    gtol: float,
+    radius: float,
+) -> tuple[np.ndarray, int]:
+    """The optimum within ``radius`` sds of the subsample objective corrected at ``phi``.
 
-    Returns it, the full-data ``-ELBO`` at ``phi`` and the L-BFGS iterations.
+    ``full_grad``: the full-data gradient at ``phi``. Returns it and the L-BFGS iterations.
     """
-    whole, n0 = objective.whole, len(sub[0])
-    full_loss, full_grad = objective.on_chunks(phi, whole.chunks(), whole.length)
+    n0 = len(sub[0])
     _, sub_grad = objective.on_chunks(phi, _split(sub, CHUNK_ROWS), n0)
     correction = full_grad - sub_grad
 
@@ -230,8 +242,8 @@ def _corrected_step(
         value, grad = objective.on_chunks(p, _split(sub, CHUNK_ROWS), n0)
         return value + float(correction @ p), grad + correction
 
-    new, result = _scaled_minimize(surrogate, phi, gtol=gtol)
-    return new, float(full_loss), int(result.nit)
+    new, result = scaled_minimize(surrogate, phi, gtol=gtol, radius=radius)
+    return new, int(result.nit)
 
 
 def _inner_gtol(steps: list[float]) -> float:
@@ -259,7 +271,7 @@ def _warm_start(
     n0 = len(sub[0])
     rough = min(n0, ROUGH_ROWS)
     phi, iterations = _rough_fit(objective, tuple(a[:rough] for a in sub), start, rough < n0)
-    phi, result = _scaled_minimize(lambda p: objective.on_chunks(p, _split(sub, CHUNK_ROWS), n0),
+    phi, result = scaled_minimize(lambda p: objective.on_chunks(p, _split(sub, CHUNK_ROWS), n0),
                                    phi, gtol=WARM_GTOL if loose else 1e-4)  # fmt: skip
     return phi, iterations + int(result.nit), bool(result.success)
 
@@ -281,42 +293,8 @@ def _rough_fit(
     result = minimize(on_few, start, jac=True, method="L-BFGS-B", options={"maxiter": 200})
     if not scaled:
         return result.x, int(result.nit)
-    phi, scaled_result = _scaled_minimize(on_few, result.x, gtol=WARM_GTOL)
+    phi, scaled_result = scaled_minimize(on_few, result.x, gtol=WARM_GTOL)
     return phi, int(result.nit) + int(scaled_result.nit)
-
-
-def _scaled_minimize(
-    function: Callable[[np.ndarray], tuple[float, Any]],
-    phi: np.ndarray,
-    rounds: int = 6,
-    gtol: float = 1e-4,
-) -> tuple[np.ndarray, Any]:
-    """L-BFGS from ``phi`` in units of its sds (means) and of log sds (rho).
-
-    At large N the posterior sds differ by orders of magnitude from one coordinate to
-    the next and the objective is of order N: in these units the Hessian is near the
-    correlation matrix, and ``gtol`` is an error in sds (about 1e-3 sd). The units come
-    from the start; when they are off (a rough start), L-BFGS restarts every
-    ``ROUND_ITERATIONS`` iterations in the units of where it got to.
-    """
-    d = phi.size // 2
-    iterations = 0
-    for _ in range(rounds):
-        scale = np.concatenate([np.logaddexp(0.0, phi[d:]), np.ones(d)])
-
-        def scaled(x: np.ndarray, p: np.ndarray = phi, s: np.ndarray = scale) -> tuple[float, Any]:
-            value, grad = function(p + s * x)
-            return value, grad * s
-
-        result = minimize(scaled, np.zeros_like(phi), jac=True, method="L-BFGS-B",
-                          options={"gtol": gtol, "ftol": 1e-12,
-                                   "maxiter": ROUND_ITERATIONS})  # fmt: skip
-        phi = phi + scale * result.x
-        iterations += int(result.nit)
-        if result.success:
-            break
-    result.nit = iterations
-    return phi, result
 
 
 def _mean_covariance(

@@ -1,0 +1,97 @@
+"""The full-data fit of minibatch models: its trust region and its checks of the data."""
+
+import numpy as np
+import pymc as pm
+import pytest
+
+import pymc_adadelta as pa
+from pymc_adadelta.approx.trust_region import (
+    FIRST_RADIUS,
+    LOSS_SLACK,
+    MIN_RADIUS,
+    Region,
+    scaled_minimize,
+)
+
+
+def test_the_region_keeps_the_best_point_and_shrinks_after_the_loss_rose():
+    region = Region(np.zeros(4))
+    first, second = np.ones(4), 2 * np.ones(4)
+    assert region.judge(first, 100.0, np.full(4, 0.5)) is first
+    assert region.judge(second, 99.0, np.full(4, 0.25)) is second  # it fell: step from it
+    assert region.radius == FIRST_RADIUS and not region.failed
+    rose = region.judge(3 * np.ones(4), 99.0 + 2 * LOSS_SLACK, np.zeros(4))
+    assert rose is second and region.radius == FIRST_RADIUS / 4  # back to the best
+    np.testing.assert_array_equal(region.full_grad, 0.25)  # the best point's gradient
+    assert region.judge(second, np.nan, np.zeros(4)) is second and not region.failed
+    while region.radius >= MIN_RADIUS:
+        region.judge(second, np.inf, np.zeros(4))
+    assert region.failed and region.best_loss == 99.0
+
+
+def test_a_first_point_whose_loss_is_not_finite_fails_at_once():
+    region = Region(np.zeros(2))
+    region.judge(np.ones(2), np.inf, np.zeros(2))
+    assert region.failed and region.best_phi is None
+
+
+@pytest.mark.parametrize("radius", [0.5, 3.0])
+def test_a_step_on_an_unbounded_objective_stops_at_the_radius(radius):
+    # phi = (mu, rho): a linear objective is unbounded; the box is radius sds of mu
+    # (sd = softplus(rho)) and radius units of rho
+    phi = np.array([1.0, -2.0, 0.5, 0.0])
+    direction = np.array([1.0, -1.0, 0.0, 1.0])
+    new, _ = scaled_minimize(lambda p: (float(direction @ p), direction), phi, radius=radius)
+    sd = np.logaddexp(0.0, phi[2:])
+    moved = np.abs(new - phi) / np.concatenate([sd, np.ones(2)])
+    np.testing.assert_allclose(moved, [radius, radius, 0.0, radius], atol=1e-9)
+
+
+def minibatch_regression(total_size):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=30_000)
+    y = 1.5 * x + rng.normal(size=30_000)
+    with pm.Model() as model:
+        xb, yb = pm.Minibatch(x, y, batch_size=500)
+        slope = pm.Normal("slope", 0, 5)
+        pm.Normal("y", slope * xb, 1.0, observed=yb, total_size=total_size)
+    return model
+
+
+@pytest.mark.parametrize("total_size", [3_000, 300_000])
+def test_a_total_size_that_is_not_the_rows_is_an_error_before_compiling(total_size, monkeypatch):
+    import pymc_adadelta.approx.full_data_fit as fdf
+
+    def no_compiling(*args, **kwargs):
+        raise AssertionError("compiled before the check")
+
+    monkeypatch.setattr(fdf, "_Objective", no_compiling)
+    message = f"total_size={total_size} of the observed variable 'y', but its minibatch data have"
+    with pytest.raises(ValueError, match=message):
+        pa.fit(model=minibatch_regression(total_size), progressbar=False)
+
+
+def noncentred_hierarchy(groups=30, rows=60_000):
+    rng = np.random.default_rng(0)
+    g = rng.integers(groups, size=rows).astype("int32")
+    x = rng.normal(size=rows)
+    alpha = 0.5 + 0.4 * rng.normal(size=groups)
+    y = (rng.random(rows) < 1 / (1 + np.exp(-(alpha[g] + 0.8 * x)))).astype("float64")
+    with pm.Model() as model:
+        gb, xb, yb = pm.Minibatch(g, x, y, batch_size=1000)
+        mu = pm.Normal("mu", 0, 2)
+        sigma = pm.HalfNormal("sigma", 1)
+        z = pm.Normal("z", 0, 1, shape=groups)
+        beta = pm.Normal("beta", 0, 2)
+        pm.Bernoulli("y", logit_p=mu + sigma * z[gb] + beta * xb, observed=yb, total_size=rows)
+    return model
+
+
+def test_a_noncentred_hierarchy_does_not_collapse_into_a_converged_funnel():
+    # the surrogate objective is unbounded along sigma -> 0: the optimum of the outer step
+    # ran off to log sigma = -360 and the fit said "converged" with the loss up 23-fold
+    result = pa.fit(model=noncentred_hierarchy(), random_seed=1, progressbar=False)
+    loss = result.history["loss"].values
+    assert np.all(np.diff(loss) <= LOSS_SLACK)  # the full-data loss never rose
+    mean = dict(zip(["mu", "sigma_log__"], result.approx.mean.eval()[:2], strict=True))
+    assert -3 < mean["sigma_log__"] < 1, mean  # sigma 0.4 generated the data
