@@ -21,6 +21,7 @@ is below ``tol``: the steps of a contraction shrink geometrically.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
@@ -215,11 +216,27 @@ def fit_full_data(
             break
     if not converged and region.best_phi is not None:
         phi = region.best_phi  # the last step's loss is unknown, or rose
+    if not converged and n0 < n:
+        warnings.warn(_not_converged(passes(), max_passes, steps, region.failed), UserWarning,
+                      stacklevel=5)  # fmt: skip
     d = phi.size // 2
     covariance = _mean_covariance(objective, sub, n0, phi)
     return FullDataFit(phi[:d], phi[d:], converged, passes(), np.array(steps),
                        np.array(losses), np.array(trace), n0, iterations,
                        covariance, region.failed)  # fmt: skip
+
+
+def _not_converged(passes: float, max_passes: float, steps: list[float], failed: bool) -> str:
+    """Why the full-data fit stopped without converging, and what to do."""
+    why = ("the full-data loss rose after every step it tried" if failed else
+           f"it stopped after {passes:.1f} passes (at most {max_passes:g})")  # fmt: skip
+    moved = f", its last outer step moved {steps[-1]:.2g} sd" if steps else ""
+    return (
+        f"fit() on this minibatch model did not converge: {why}{moved}. The result is its "
+        "best point so far, and its means may be off by about that much (result.converged "
+        "is False). The usual cause is a non-centred hierarchy (a scale that can go to 0): "
+        "parameterize it centred, and check the answer with psis_khat(result)."
+    )
 
 
 def _corrected_step(
