@@ -125,6 +125,7 @@ def test_the_warm_start_finds_the_scale_of_every_coordinate_on_a_few_rows():
     """
     from pymc_adadelta.approx import full_data_fit as fdf
     from pymc_adadelta.approx.draws import gaussian_moments
+    from pymc_adadelta.approx.trust_region import scaled_minimize
     from pymc_adadelta.approx.warmstart import fixed_draws
 
     model = poisson_regression(10_000, 1_000_000)
@@ -139,7 +140,7 @@ def test_the_warm_start_finds_the_scale_of_every_coordinate_on_a_few_rows():
         return objective.on_chunks(phi, iter([rows]), 10_000)
 
     rough, _ = fdf._rough_fit(objective, tuple(a[:2000] for a in rows), start)
-    optimum, result = fdf._scaled_minimize(on_all, rough)
+    optimum, result = scaled_minimize(on_all, rough)
     assert result.success
     sd = np.logaddexp(0.0, optimum[21:])
     np.testing.assert_allclose(np.logaddexp(0.0, rough[21:]) / sd, 1.0, atol=0.25)
@@ -258,3 +259,69 @@ def test_progress_in_a_log_is_one_line_per_outer_step_and_a_final_line(capsys):
     assert len(steps) == result.n_steps and "\r" not in "".join(lines)
     assert lines[-1].startswith(f"minibatch fit: {result.stop_reason}, ")
     assert "passes" in lines[-1] and lines[-1].endswith(" s")
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_the_full_data_fit_runs_on_one_blas_thread_without_cyclic_collection(fails, monkeypatch):
+    """Both as they were afterwards, after an error too (why: `minibatch._lean_runtime`)."""
+    import gc
+
+    from threadpoolctl import threadpool_info
+
+    from pymc_adadelta.inference import minibatch
+
+    def blas_threads():
+        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+    seen = []
+    real = minibatch.fit_full_data
+
+    def spy(*args, **kwargs):
+        seen.append((gc.isenabled(), set(blas_threads())))
+        if fails:
+            raise RuntimeError("in the fit")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(minibatch, "fit_full_data", spy)
+    before = blas_threads()
+    with warnings.catch_warnings(), build(True):
+        warnings.simplefilter("ignore")
+        if fails:
+            with pytest.raises(RuntimeError, match="in the fit"):
+                pa.fit(progressbar=False, random_seed=1)
+        else:
+            assert pa.fit(progressbar=False, random_seed=1).converged
+    assert seen == [(False, {1})]
+    assert gc.isenabled() and blas_threads() == before
+
+
+def test_a_collector_paused_by_the_caller_stays_paused():
+    import gc
+
+    from pymc_adadelta.inference.minibatch import _lean_runtime
+
+    gc.disable()
+    try:
+        with _lean_runtime():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+@pytest.mark.parametrize(
+    ("young", "old", "collects"),
+    [(200_000, 500_000, True), (200_000, 900_000, False), (90_000, 100_000, False)],
+)
+def test_a_full_collection_follows_a_fit_that_made_many_objects(young, old, collects, monkeypatch):
+    """Over 100,000 new objects and a quarter of the old ones: a first compile in the process."""
+    import gc
+
+    from pymc_adadelta.inference.minibatch import _collect_if_due
+
+    calls = []
+    monkeypatch.setattr(gc, "get_count", lambda: (young, 0, 0))
+    monkeypatch.setattr(gc, "get_objects", lambda generation=None: [None] * old)
+    monkeypatch.setattr(gc, "collect", lambda generation=2: calls.append(generation) or 0)
+    _collect_if_due()
+    assert calls == ([2] if collects else [])
