@@ -263,7 +263,7 @@ def test_progress_in_a_log_is_one_line_per_outer_step_and_a_final_line(capsys):
 
 @pytest.mark.parametrize("fails", [False, True])
 def test_the_full_data_fit_runs_on_one_blas_thread_without_cyclic_collection(fails, monkeypatch):
-    """Both as they were afterwards, after an error too (why: `minibatch._lean_runtime`)."""
+    """Both as they were afterwards, after an error too (why: `_runtime.lean_runtime`)."""
     import gc
 
     from threadpoolctl import threadpool_info
@@ -298,7 +298,7 @@ def test_the_full_data_fit_runs_on_one_blas_thread_without_cyclic_collection(fai
 def test_a_collector_paused_by_the_caller_stays_paused():
     import gc
 
-    from pymc_adadelta.inference.minibatch import _lean_runtime
+    from pymc_adadelta._runtime import lean_runtime as _lean_runtime
 
     gc.disable()
     try:
@@ -317,7 +317,7 @@ def test_a_full_collection_follows_a_fit_that_made_many_objects(young, old, coll
     """Over 100,000 new objects and a quarter of the old ones: a first compile in the process."""
     import gc
 
-    from pymc_adadelta.inference.minibatch import _collect_if_due
+    from pymc_adadelta._runtime import _collect_if_due
 
     calls = []
     monkeypatch.setattr(gc, "get_count", lambda: (young, 0, 0))

@@ -33,6 +33,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from pymc_adadelta._runtime import lean_runtime
 from pymc_adadelta.approx.draws import UNREADABLE, unreadable_lp
 from pymc_adadelta.approx.full_data import CHUNK_ROWS, FullData, full_data
 from pymc_adadelta.approx.row_taylor import RowFunctions, Taylor, quadratic_form, row_functions
@@ -130,7 +131,8 @@ def subsampled_logp(
             )
         return None
     try:
-        estimate = difference_logp(whole, values, rng)
+        with lean_runtime():  # thin products between short loops (see its docstring)
+            estimate = difference_logp(whole, values, rng)
     except UNREADABLE as error:
         nan = unreadable_lp(error, draws)
         return LogDensityEstimate(nan, nan.copy(), 0, 0, whole.length)

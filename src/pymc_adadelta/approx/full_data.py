@@ -31,6 +31,7 @@ from pytensor.graph.replace import clone_replace, vectorize_graph
 from pytensor.graph.traversal import ancestors
 from pytensor.tensor.shape import SpecifyShape
 
+from pymc_adadelta._compat import helper_mode
 from pymc_adadelta.approx.sources import StreamedDataError, store_exists
 
 __all__ = [
@@ -211,7 +212,10 @@ class FullData:
             outputs = model.replace_rvs_by_values([*obs, rest])
             outputs = vectorize_graph(outputs, replace=batched)
             self._compiled["lp"] = pytensor.function(
-                [*batched.values(), *self.placeholders], outputs, on_unused_input="ignore"
+                [*batched.values(), *self.placeholders],
+                outputs,
+                on_unused_input="ignore",
+                mode=helper_mode(),
             )
         return self._compiled["lp"]
 
@@ -240,9 +244,7 @@ class FullData:
     def check_total_size(self) -> None:
         """Raise ValueError when an observed variable's ``total_size`` is not the rows.
 
-        The full-data fit evaluates every row and scales the log-likelihood to
-        ``total_size``: another number would weigh the data by ``total_size / rows``
-        (sds off by the square root of that), silently.
+        Another number would weigh the data by ``total_size / rows`` in the full-data fit.
         """
         for rv, size in zip(self.fed, self.sizes, strict=True):
             if size is not None and size != self.length:
@@ -303,8 +305,7 @@ class FullData:
             part = sum(w * np.asarray(o) for w, o in zip(weights, obs, strict=True))
             total = part if total is None else total + part
             last_rest = rest
-        assert total is not None
-        return np.asarray(total + last_rest, dtype=np.float64)
+        return np.asarray(total + last_rest, dtype=np.float64)  # a source has rows
 
     def chunk_weights(self, rows: int) -> list[float]:
         """Per fed observed variable: ``rows / total_size``, undoing PyMC's scaling."""

@@ -18,6 +18,7 @@ import pytensor
 import pytensor.tensor as pt
 from pytensor.graph.replace import vectorize_graph
 
+from pymc_adadelta._compat import helper_mode
 from pymc_adadelta.approx.full_data import FullData
 
 __all__ = ["RowFunctions", "Taylor", "row_functions"]
@@ -138,4 +139,4 @@ def _gradient_function(whole: FullData) -> Any:
     grads: list[Any] = pt.grad(pt.sum(total), list(batched.values()))  # type: ignore[assignment]
     flat = pt.concatenate([g.reshape((g.shape[0], -1)) for g in grads], axis=1)
     return pytensor.function([*batched.values(), weights, *whole.placeholders], [total, flat],
-                             on_unused_input="ignore")  # fmt: skip
+                             on_unused_input="ignore", mode=helper_mode())  # fmt: skip
