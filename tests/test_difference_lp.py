@@ -187,11 +187,11 @@ def test_a_too_narrow_approximation_is_flagged_with_the_estimate_as_with_exact_l
     assert estimated == pytest.approx(exact, abs=0.1)
 
 
-def test_a_streamed_zarr_source_is_read_once_and_estimated_within_the_stated_error(tmp_path):
+def streamed_regression(path, chunk_rows):
+    """Two slopes and a sd, the rows ``(x0, x1, y)`` streamed from a zarr store at ``path``."""
     zarr = pytest.importorskip("zarr")
     rows = np.column_stack([X[:, :2], Y])
-    store = zarr.create_array(tmp_path / "rows.zarr", shape=rows.shape, chunks=(7_000, 3),
-                              dtype="float64")  # fmt: skip
+    store = zarr.create_array(path, shape=rows.shape, chunks=(chunk_rows, 3), dtype="float64")
     store[:] = rows
     with pm.Model() as model:
         data = pm.Data("rows", rows[:100])
@@ -199,6 +199,11 @@ def test_a_streamed_zarr_source_is_read_once_and_estimated_within_the_stated_err
         sigma = pm.HalfNormal("sigma", 2)
         pm.Normal("y", data[:, :2] @ b, sigma, observed=data[:, 2], total_size=N)
         stream = pa.StreamingBatches(store, "rows", batch_size=100, random_seed=0)
+    return model, stream
+
+
+def test_a_streamed_zarr_source_is_read_once_and_estimated_within_the_stated_error(tmp_path):
+    model, stream = streamed_regression(tmp_path / "rows.zarr", 7_000)
     b_hat, *_ = np.linalg.lstsq(X[:, :2], Y, rcond=None)
     draw = np.random.default_rng(11)
     values = {"b": b_hat + 0.02 * draw.normal(size=(300, 2)),
@@ -225,17 +230,9 @@ def test_an_exact_evaluation_that_will_take_long_says_so_first(monkeypatch):
 
 @pytest.mark.parametrize("exact_lp", [False, True])
 def test_an_export_after_the_zarr_store_is_deleted_gives_nan_lp_and_says_why(tmp_path, exact_lp):
-    zarr = pytest.importorskip("zarr")
-    rows = np.column_stack([X[:, :2], Y])
-    store = zarr.create_array(tmp_path / "gone.zarr", shape=rows.shape, chunks=(5_000, 3),
-                              dtype="float64")  # fmt: skip
-    store[:] = rows
-    with pm.Model() as model:
-        data = pm.Data("rows", rows[:100])
-        b = pm.Normal("b", 0, 3, shape=2)
-        pm.Normal("y", data[:, :2] @ b, 0.75, observed=data[:, 2], total_size=N)
-        stream = pa.StreamingBatches(store, "rows", batch_size=100, random_seed=0)
-    values = {"b": np.random.default_rng(13).normal(size=(2000, 2))}
+    model, stream = streamed_regression(tmp_path / "gone.zarr", 5_000)
+    draw = np.random.default_rng(13)
+    values = {"b": draw.normal(size=(2000, 2)), "sigma_log__": draw.normal(size=2000)}
     shutil.rmtree(tmp_path / "gone.zarr")  # zarr would now read zeros for every row
     with pytest.warns(UserWarning, match="could not be read .*StreamedDataError.*is gone"):
         lp = log_density_in_chunks(model, values, np.random.default_rng(0), exact_lp)
