@@ -402,6 +402,15 @@ def test_a_fit_streams_data_larger_than_the_process_may_map(large_store):
     assert abs(report["a"] - 0.5) < 0.05 and abs(report["b"] - 2.0) < 0.05, report
 
 
+def slope_model(first_rows):
+    """``y ~ Normal(slope * x, 1)`` on the container ``rows`` of ``(x, y)``, 2,000 rows in all."""
+    with pm.Model() as model:
+        rows = pm.Data("rows", first_rows)
+        slope = pm.Normal("slope", 0.0, 10.0)
+        pm.Normal("y", slope * rows[:, 0], 1.0, observed=rows[:, 1], total_size=2000)
+    return model
+
+
 def test_nan_rows_stop_the_fit_with_an_error_naming_source_batch_and_rows():
     from pymc_adadelta import NonFiniteDataError
 
@@ -409,11 +418,8 @@ def test_nan_rows_stop_the_fit_with_an_error_naming_source_batch_and_rows():
     x = rng.normal(size=2000)
     data = np.column_stack([x, 2.0 * x + rng.normal(size=2000)])
     data[1234, 1] = np.nan
-    with pm.Model():
-        rows = pm.Data("rows", data[:100])
-        slope = pm.Normal("slope", 0.0, 10.0)
-        pm.Normal("y", slope * rows[:, 0], 1.0, observed=rows[:, 1], total_size=2000)
-        with StreamingBatches(data, "rows", batch_size=100, random_seed=0) as stream:  # noqa: SIM117
+    with slope_model(data[:100]):  # noqa: SIM117 (the stream needs the model's context)
+        with StreamingBatches(data, "rows", batch_size=100, random_seed=0) as stream:
             with pytest.raises(NonFiniteDataError, match=r"source has NaN.*rows 1234") as info:
                 fit(500, callbacks=[stream], convergence=None, progressbar=False, random_seed=1)
     assert "batch" in str(info.value)
@@ -432,11 +438,8 @@ def test_a_nan_row_raises_the_same_error_from_the_stream_and_the_full_data_pass(
         source = zarr.create_array(zarr.storage.MemoryStore(), shape=data.shape,
                                    chunks=(100, 2), dtype="float64")  # fmt: skip
         source[:] = data
-    with pm.Model() as model:
-        rows = pm.Data("rows", data[:100])
-        slope = pm.Normal("slope", 0.0, 10.0)
-        pm.Normal("y", slope * rows[:, 0], 1.0, observed=rows[:, 1], total_size=2000)
-        with StreamingBatches(source, "rows", batch_size=100, random_seed=0) as stream:  # noqa: SIM117
+    with slope_model(data[:100]) as model:  # noqa: SIM117 (the stream needs the model's context)
+        with StreamingBatches(source, "rows", batch_size=100, random_seed=0) as stream:
             with pytest.raises(NonFiniteDataError, match=r"^batch \d+: .*rows 1234\)") as streamed:
                 fit(500, callbacks=[stream], convergence=None, progressbar=False, random_seed=1)
     with pytest.raises(NonFiniteDataError, match=r"observed variable 'y'.*\(rows 1234\)") as whole:
