@@ -195,10 +195,10 @@ def difference_logp(
     NonFiniteDataError
         NaN or inf in the rows read (a ``ValueError``).
     """
-    functions = row_functions(whole)
+    functions = row_functions(whole, {name: value.shape[1:] for name, value in values.items()})
     theta = functions.flatten(values)
     spread = theta.std(axis=0)
-    plan = _Plan(theta, theta.mean(axis=0), STEP_SDS * np.where(spread > 0, spread, 1.0), values)
+    plan = _Plan(theta, theta.mean(axis=0), STEP_SDS * np.where(spread > 0, spread, 1.0))
     full, sample = _full_pass(functions, plan, reserve_rows(whole), rng)
     reserve = len(sample[0])
     n, m = min(HESSIAN_ROWS, reserve), min(RESIDUAL_ROWS, reserve)
@@ -234,12 +234,11 @@ def _allocate(
 
 
 class _Plan(NamedTuple):
-    """The draws (flat), the expansion point θ*, the difference steps, the draws' layout."""
+    """The draws (flat), the expansion point θ*, the difference steps."""
 
     theta: np.ndarray
     anchor: np.ndarray
     steps: np.ndarray
-    like: dict[str, np.ndarray]
 
 
 def _full_pass(
@@ -248,22 +247,25 @@ def _full_pass(
     """The full data's value and gradient at θ*, and ``reserve`` random rows, in one pass.
 
     The rows kept come in a random order: any first ``n`` of them are a simple random
-    sample of the data.
+    sample of the data. Each chunk's picked rows are written straight to their places.
     """
     whole = functions.whole
-    picked = np.sort(rng.choice(whole.length, reserve, replace=False))
+    picked = rng.choice(whole.length, reserve, replace=False)  # in random order
+    order = np.argsort(picked)
+    picked = picked[order]  # sorted; row picked[j] goes to place order[j]
     bounds = whole.bounds(CHUNK_ROWS)
     total: Taylor | None = None
-    kept: list[Rows] = []
+    kept: list[np.ndarray] = []
     for start, arrays in zip(bounds[:-1].tolist(), whole.chunks(CHUNK_ROWS), strict=True):
-        part = functions.first_order(plan.anchor, arrays, plan.like)
+        part = functions.first_order(plan.anchor, arrays)
         total = part if total is None else total.plus(part)
+        if not kept:
+            kept = [np.empty((reserve, *a.shape[1:]), dtype=a.dtype) for a in arrays]
         lo, hi = np.searchsorted(picked, [start, start + len(arrays[0])])
-        inside = picked[lo:hi] - start
-        kept.append(tuple(a[inside] for a in arrays))
+        for out, a in zip(kept, arrays, strict=True):
+            out[order[lo:hi]] = a[picked[lo:hi] - start]
     assert total is not None
-    order = rng.permutation(reserve)
-    return total, tuple(np.concatenate(parts)[order] for parts in zip(*kept, strict=True))
+    return total, tuple(kept)
 
 
 class _Estimate(NamedTuple):
@@ -297,10 +299,10 @@ def _estimate(
 ) -> _Estimate:
     """``log p`` of every draw with samples T (``n`` rows) and S (``m`` rows)."""
     length, theta = functions.whole.length, plan.theta
-    hessian_blocks = [functions.second_order(plan.anchor, plan.steps, block, plan.like)
+    hessian_blocks = [functions.second_order(plan.anchor, plan.steps, block)
                       for block in _blocks(sample, n)]  # fmt: skip
     residual_blocks = _blocks(sample, m)
-    expansions = [functions.second_order(plan.anchor, plan.steps, block, plan.like)
+    expansions = [functions.second_order(plan.anchor, plan.steps, block)
                   for block in residual_blocks]  # fmt: skip
     lp, hessian_sd, residual_sd = (np.empty(len(theta)) for _ in range(3))
     per_call = max(1, TERMS_PER_CALL // max(1, len(residual_blocks[0][0])))
@@ -311,7 +313,7 @@ def _estimate(
         quadratic, hessian_sd[part] = _scaled_sum(halves, n, length)
         residuals, rest = [], np.zeros(len(delta))
         for block, expansion in zip(residual_blocks, expansions, strict=True):
-            loglik, rest = functions.loglik(theta[part], block, plan.like)
+            loglik, rest = functions.loglik(theta[part], block)
             residuals.append(loglik - expansion.at(delta))
         residual, residual_sd[part] = _scaled_sum(np.stack(residuals), m, length)
         lp[part] = rest + full.at(delta) + quadratic + residual

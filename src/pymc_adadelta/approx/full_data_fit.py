@@ -26,13 +26,11 @@ from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 import numpy as np
-import pytensor
-import pytensor.tensor as pt
-from pytensor.graph.replace import vectorize_graph
 from scipy.optimize import minimize
 
 from pymc_adadelta.approx.full_data import CHUNK_ROWS, FullData
 from pymc_adadelta.approx.layout import ordering
+from pymc_adadelta.approx.row_taylor import row_functions
 from pymc_adadelta.approx.trust_region import Region, scaled_minimize
 from pymc_adadelta.approx.warmstart import fixed_draws
 
@@ -97,32 +95,23 @@ def subsample_rows(whole: FullData, rows: int, rng: np.random.Generator) -> Rows
 
 
 class _Objective:
-    """Compiled ``theta (draws, dim) -> (sum of log p over draws, gradient)`` per chunk."""
+    """``theta (draws, dim) -> (sum of log p over draws, gradient)`` per chunk.
+
+    The compiled function is the model's `RowFunctions` (shared with the export);
+    ``theta``'s columns are in the approximation's order, permuted to the model's.
+    """
 
     def __init__(self, whole: FullData, approx: Any, z: np.ndarray) -> None:
         self.whole, self.z = whole, z
-        theta = pt.matrix("theta", dtype="float64")
-        weights = pt.vector("weights", dtype="float64")
-        rest_weight = pt.scalar("rest_weight", dtype="float64")
-        values: dict[str, Any] = {}
-        offset = 0
+        shapes, columns, offset = {}, {}, 0
         for group in approx.groups:
             for name, slc, shape in ordering(group):
-                piece = theta[:, offset + slc.start : offset + slc.stop]
-                values[name] = piece.reshape((theta.shape[0], *shape))
+                shapes[name] = shape
+                columns[name] = np.arange(offset + slc.start, offset + slc.stop)
             offset += group.ddim
-        model = whole.model
-        obs, rest = whole.graphs()
-        replace = {v: values[v.name].astype(v.dtype) for v in model.value_vars}
-        *obs_b, rest_b = vectorize_graph([*obs, rest], replace=replace)  # type: ignore[misc]
-        total: Any = rest_weight * pt.sum(rest_b)
-        for k, term in enumerate(obs_b):
-            total = total + weights[k] * pt.sum(term)
-        self.function = pytensor.function(
-            [theta, weights, rest_weight, *whole.placeholders],
-            [total, pt.grad(total, theta)],  # type: ignore[list-item]
-            on_unused_input="ignore",
-        )
+        self.functions = row_functions(whole, shapes)
+        order = np.concatenate([columns[v.name] for v in self.functions.value_vars])
+        self.order = None if (order == np.arange(offset)).all() else order
         self.rows_evaluated = 0.0
 
     def gradients(
@@ -130,12 +119,17 @@ class _Objective:
     ) -> tuple[float, Any]:
         """Sum over the rows of theta of log p (scaled to the data), and each row's gradient."""
         value, grad, first = 0.0, np.zeros_like(theta), True
+        inputs = theta if self.order is None else theta[:, self.order]
         for arrays in chunks:
             rows = len(arrays[0])
             weights = np.array([rows / n_rows if s is not None else self.whole.length / n_rows
                                 for s in self.whole.sizes])  # fmt: skip
-            v, g = self.function(theta, weights, float(first), *arrays)
-            value, grad, first = value + float(v), grad + g, False
+            v, g, _ = self.functions.evaluate(inputs, weights, float(first), *arrays)
+            value, first = value + float(np.sum(v)), False
+            if self.order is None:
+                grad += g
+            else:
+                grad[:, self.order] += g
             self.rows_evaluated += rows * len(theta) / len(self.z)
         return value, grad
 
