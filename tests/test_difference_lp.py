@@ -160,6 +160,20 @@ def test_to_arviz_states_the_estimate_and_agrees_with_the_exact_export(fitted):
     assert abs(attrs["psis_khat"] - exact.attrs["psis_khat"]) < 0.1
 
 
+def test_the_export_after_a_fit_compiles_nothing(fitted, monkeypatch):
+    """The fit compiled the rows' log density and gradient; the export reuses them."""
+    from pymc_adadelta.approx import row_taylor
+
+    _, result = fitted
+
+    def compile_again(*args, **kwargs):
+        raise AssertionError("the export compiled the rows' function again")
+
+    monkeypatch.setattr(row_taylor, "_compile", compile_again)
+    data = pa.to_arviz(result, 200, random_seed=4, khat_draws=2000)
+    assert data.attrs["lp_estimator"].startswith("difference")
+
+
 def test_psis_khat_draws_the_same_subsample_as_to_arviz(fitted):
     _, result = fitted
     data = pa.to_arviz(result, 200, random_seed=9, khat_draws=2000, resample="never")

@@ -1,12 +1,19 @@
 """The full-data fit of minibatch models: its trust region and its checks of the data."""
 
+import itertools
 import warnings
+from types import SimpleNamespace
 
 import numpy as np
 import pymc as pm
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import pymc_adadelta as pa
+from pymc_adadelta.approx.full_data import full_data
+from pymc_adadelta.approx.sources import chunk_bounds
+from pymc_adadelta.approx.subsample import SUBSAMPLE_BYTES, subsample_rows, subsample_size
 from pymc_adadelta.approx.trust_region import (
     FIRST_RADIUS,
     LOSS_SLACK,
@@ -102,3 +109,56 @@ def test_a_noncentred_hierarchy_does_not_collapse_into_a_converged_funnel():
     assert np.all(np.diff(loss) <= LOSS_SLACK)  # the full-data loss never rose
     mean = dict(zip(["mu", "sigma_log__"], result.approx.mean.eval()[:2], strict=True))
     assert -3 < mean["sigma_log__"] < 1, mean  # sigma 0.4 generated the data
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    sizes=st.lists(st.integers(1, 50), min_size=1, max_size=30),
+    rows=st.integers(1, 120),
+)
+def test_reads_are_whole_chunks_of_at_most_rows_rows_or_one_chunk(sizes, rows):
+    source = SimpleNamespace(chunks=(tuple(sizes),))  # dask and Parquet style sizes
+    own = np.concatenate([[0], np.cumsum(sizes)])
+    bounds = chunk_bounds(source, int(own[-1]), rows)
+    assert bounds[0] == 0 and bounds[-1] == own[-1] and set(bounds) <= set(own)
+    for lo, hi in itertools.pairwise(bounds.tolist()):
+        one_chunk = np.searchsorted(own, hi) - np.searchsorted(own, lo) == 1
+        assert hi - lo <= rows or one_chunk
+    for lo, end in zip(bounds[:-2].tolist(), bounds[1:-1].tolist(), strict=True):
+        following = own[np.searchsorted(own, end) + 1]  # greedy: the next chunk did not fit
+        assert following - lo > rows
+
+
+def zarr_model(rows, columns, chunk):
+    """A regression streamed from an unwritten zarr array of ``rows`` x ``columns``."""
+    zarr = pytest.importorskip("zarr")
+    source = zarr.create_array(zarr.storage.MemoryStore(), shape=(rows, columns),
+                               chunks=(chunk, columns), dtype="float64")  # fmt: skip
+    with pm.Model() as model:
+        data = pm.Data("rows", np.zeros((100, columns)))
+        b = pm.Normal("b", 0, 1, shape=columns - 1)
+        pm.Normal("y", data[:, :-1] @ b, 1.0, observed=data[:, -1], total_size=rows)
+        pa.StreamingBatches(source, "rows", batch_size=100, random_seed=0)
+    return model, source
+
+
+def test_the_subsample_holds_a_twentieth_of_the_rows_up_to_subsample_bytes():
+    model, _ = zarr_model(10**7, 40, 65_536)  # 3.2 GB of rows, none written
+    whole = full_data(model)
+    assert whole.row_bytes() == 40 * 8
+    assert subsample_size(whole) == SUBSAMPLE_BYTES // 320 < 10**7 // 20
+    small, _ = zarr_model(10**6, 2, 65_536)
+    assert subsample_size(full_data(small)) == 10**6 // 20
+    few, _ = zarr_model(5_000, 2, 700)
+    assert subsample_size(full_data(few)) == 10_000  # the fit then takes all 5,000
+
+
+def test_a_chunked_subsample_is_whole_random_chunks_each_row_once():
+    model, source = zarr_model(7_000, 2, 700)
+    source[:] = np.column_stack([np.arange(7_000.0), np.zeros(7_000)])
+    (rows,) = subsample_rows(full_data(model), 2_500, np.random.default_rng(0))
+    first = rows[:, 0]  # the row numbers
+    starts = first[::700]  # three whole chunks and the first 400 rows of a fourth
+    assert len(first) == 2_500 and len(np.unique(first)) == 2_500
+    assert np.all(starts % 700 == 0) and len(np.unique(starts // 700)) == 4
+    np.testing.assert_array_equal(np.diff(first.reshape(-1, 100), axis=1), 1.0)

@@ -208,7 +208,7 @@ def test_nan_rows_of_a_streamed_source_are_named_with_their_observed_variable():
             pa.fit(progressbar=False, random_seed=1, callbacks=[stream])
         stream.close()
     message = (
-        r"source, data of the observed variable 'y', has NaN or inf in 1 of rows 0:3500 "
+        r"source, data of the observed variable 'y', has NaN or inf in 1 of rows 0:4000 "
         r"\(rows 2900\): .*drop or impute"
     )
     assert re.match(message, str(info.value))

@@ -12,8 +12,8 @@ import pytest
 import zarr
 
 from pymc_adadelta import StreamingBatches, adadelta, fit
+from pymc_adadelta.approx.sources import own_chunk_bounds
 from pymc_adadelta.streaming import ParquetColumns
-from pymc_adadelta.streaming.read_order import chunk_bounds
 
 TRUE_COEFS = np.array([1.0, -2.0])
 
@@ -169,7 +169,7 @@ def test_every_row_is_fed_once_per_epoch_in_a_random_order(make, n_rows, batch, 
     ],
 )
 def test_chunk_bounds_follow_the_chunks_of_the_source(make, expected, tmp_path):
-    np.testing.assert_array_equal(chunk_bounds(make(250, 64, tmp_path), 250, 100), expected)
+    np.testing.assert_array_equal(own_chunk_bounds(make(250, 64, tmp_path), 250, 100), expected)
 
 
 def test_a_batch_mixes_rows_of_several_chunks():

@@ -162,8 +162,7 @@ def worth_subsampling(length: int, dim: int, draws: int) -> bool:
 
 def reserve_rows(whole: FullData) -> int:
     """Rows kept from the pass for the samples: `RESERVE_BYTES` worth, at most all."""
-    row_bytes = sum(max(1, int(np.prod(leaf.source.shape[1:]))) * 8 for leaf in whole.leaves)
-    return int(min(whole.length, max(4 * HESSIAN_ROWS, RESERVE_BYTES // row_bytes)))
+    return int(min(whole.length, max(4 * HESSIAN_ROWS, RESERVE_BYTES // whole.row_bytes())))
 
 
 def difference_logp(

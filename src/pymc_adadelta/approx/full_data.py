@@ -32,7 +32,7 @@ from pytensor.graph.traversal import ancestors
 from pytensor.tensor.shape import SpecifyShape
 
 from pymc_adadelta._compat import helper_mode
-from pymc_adadelta.approx.sources import StreamedDataError, store_exists
+from pymc_adadelta.approx.sources import StreamedDataError, chunk_bounds, store_exists
 
 __all__ = [
     "CHUNK_ROWS",
@@ -221,7 +221,12 @@ class FullData:
 
     def bounds(self, rows: int = CHUNK_ROWS) -> np.ndarray:
         """Row boundaries of the chunks read: whole chunks of the source, about ``rows``."""
-        return _bounds(self.leaves[0].source, self.length, rows)
+        return chunk_bounds(self.leaves[0].source, self.length, rows)
+
+    def row_bytes(self) -> int:
+        """Bytes of one row of every array, as the model reads them."""
+        return sum(max(1, int(np.prod(leaf.source.shape[1:]))) * leaf.node.type.numpy_dtype.itemsize
+                   for leaf in self.leaves)  # fmt: skip
 
     def read(self, start: int, stop: int) -> tuple[np.ndarray, ...]:
         """Rows ``start:stop`` of every array.
@@ -317,29 +322,6 @@ def _non_finite_rows(array: np.ndarray) -> np.ndarray:
     if array.dtype.kind not in "fc" or np.isfinite(array).all():
         return np.empty(0, dtype=np.int64)
     return np.flatnonzero(~np.isfinite(array.reshape(len(array), -1)).all(axis=1))
-
-
-def _bounds(source: Any, length: int, rows: int) -> np.ndarray:
-    """Chunk boundaries of about ``rows`` rows, at boundaries of the source's own chunks.
-
-    zarr and h5py give one chunk length (``chunks[0]`` an int); dask arrays and Parquet
-    row groups (`ParquetColumns`) give the length of every chunk (a tuple of ints).
-    """
-    try:
-        chunks = getattr(source, "chunks", None)
-    except NotImplementedError:  # zarr: an irregular chunk grid
-        chunks = None
-    first = chunks[0] if chunks else None
-    if isinstance(first, tuple | list) and first:
-        ends = np.cumsum(np.asarray(first, dtype=np.int64))
-        kept, last = [0], 0
-        for end in ends.tolist():
-            if end - last >= rows or end == length:
-                kept.append(end)
-                last = end
-        return np.asarray(kept, dtype=np.int64)
-    step = max(first, rows // first * first) if isinstance(first, int) and first > 0 else rows
-    return np.append(np.arange(0, length, step, dtype=np.int64), length)
 
 
 def full_data(model: Any) -> FullData | None:

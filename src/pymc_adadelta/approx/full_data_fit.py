@@ -31,10 +31,11 @@ from scipy.optimize import minimize
 from pymc_adadelta.approx.full_data import CHUNK_ROWS, FullData
 from pymc_adadelta.approx.layout import ordering
 from pymc_adadelta.approx.row_taylor import row_functions
+from pymc_adadelta.approx.subsample import subsample_rows, subsample_size
 from pymc_adadelta.approx.trust_region import Region, scaled_minimize
 from pymc_adadelta.approx.warmstart import fixed_draws
 
-__all__ = ["DRAWS", "FullDataFit", "fit_full_data", "subsample_rows"]
+__all__ = ["DRAWS", "FullDataFit", "fit_full_data"]
 
 #: Fixed draws of the objective: antithetic and scaled, so exact on Gaussian posteriors,
 #: which large-N posteriors nearly are; each costs one evaluation of the data.
@@ -71,27 +72,6 @@ class FullDataFit(NamedTuple):
     lbfgs_iterations: int
     covariance: np.ndarray | None  # linear response: the inverse Hessian in the means
     failed: bool = False  # the full-data loss rose after every step tried (`Region`)
-
-
-def subsample_rows(whole: FullData, rows: int, rng: np.random.Generator) -> Rows:
-    """``rows`` random rows of the data (random chunks, whole but the last, when chunked)."""
-    source = whole.leaves[0].source
-    if isinstance(source, np.ndarray):
-        index = np.sort(rng.choice(whole.length, rows, replace=False))
-        return tuple(
-            np.asarray(leaf.source[index], dtype=leaf.node.type.dtype) for leaf in whole.leaves
-        )
-    parts: list[Rows] = []
-    got = 0
-    bounds = whole.bounds(min(rows, CHUNK_ROWS))
-    for k in rng.permutation(len(bounds) - 1):
-        start = int(bounds[k])
-        stop = min(int(bounds[k + 1]), start + rows - got)
-        parts.append(whole.read(start, stop))
-        got += stop - start
-        if got >= rows:
-            break
-    return tuple(np.concatenate(p) for p in zip(*parts, strict=True))
 
 
 class _Objective:
@@ -171,7 +151,7 @@ def fit_full_data(
     Data of at most twice the subsample are held whole and fitted directly.
     """
     n = whole.length
-    n0 = min(n, subsample if subsample is not None else max(10_000, n // 20))
+    n0 = min(n, subsample if subsample is not None else subsample_size(whole))
     if n <= 2 * n0:
         n0 = n
     whole.check_total_size()

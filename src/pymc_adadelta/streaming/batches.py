@@ -21,6 +21,7 @@ import pymc as pm
 
 from pymc_adadelta._validation import check_positive_int
 from pymc_adadelta.approx.full_data import DataLeaf, NonFiniteDataError, register_source
+from pymc_adadelta.approx.sources import own_chunk_bounds
 from pymc_adadelta.streaming.checks import Stream, check_streams, check_total_size, pair_sources
 from pymc_adadelta.streaming.parquet import ParquetColumns
 from pymc_adadelta.streaming.read_order import (
@@ -29,7 +30,6 @@ from pymc_adadelta.streaming.read_order import (
     ChunkedRows,
     StreamedDataError,
     block_stream,
-    chunk_bounds,
 )
 
 __all__ = ["StreamingBatches"]
@@ -216,7 +216,7 @@ def _chunked_rows(streams: list[Stream], length: int, batch_size: int) -> Chunke
     """The sources, read in the chunks of the first one, cast to their containers' dtypes."""
     sources = [s.source for s in streams]
     dtypes = [np.dtype(s.container.type.dtype) for s in streams]
-    bounds = chunk_bounds(sources[0], length, default=batch_size)
+    bounds = own_chunk_bounds(sources[0], length, default=batch_size)
     return ChunkedRows(sources, dtypes, bounds, [s.label for s in streams])
 
 

@@ -21,28 +21,9 @@ from pymc_adadelta.approx.full_data import NonFiniteDataError
 from pymc_adadelta.approx.sources import StreamedDataError, store_exists
 
 __all__ = ["Batch", "BatchCutter", "ChunkedRows", "StreamedDataError", "block_stream",
-           "check_finite", "chunk_bounds", "store_exists"]  # fmt: skip
+           "check_finite", "store_exists"]  # fmt: skip
 
 Batch = tuple[np.ndarray, ...]
-
-
-def chunk_bounds(array: Any, length: int, default: int) -> np.ndarray:
-    """Row boundaries ``[0, ..., length]`` of the chunks of ``array`` along its first axis.
-
-    Reads zarr's ``read_chunk_sizes`` or ``chunks`` (ints or dask-style tuples of sizes),
-    h5py's ``chunks``; an unchunked array (NumPy) gets chunks of ``default`` rows.
-    """
-    sizes = getattr(array, "read_chunk_sizes", None)
-    if sizes is None:
-        try:
-            sizes = getattr(array, "chunks", None)
-        except NotImplementedError:  # zarr: irregular grid without read_chunk_sizes
-            sizes = None
-    first = sizes[0] if sizes else None
-    if isinstance(first, Sequence):  # dask style: the size of every chunk
-        return np.concatenate([[0], np.cumsum(first)]).astype(np.int64)
-    step = int(first) if first else default
-    return np.append(np.arange(0, length, step, dtype=np.int64), length)
 
 
 class ChunkedRows(NamedTuple):
@@ -50,7 +31,7 @@ class ChunkedRows(NamedTuple):
 
     arrays: Sequence[Any]
     dtypes: Sequence[np.dtype]
-    bounds: np.ndarray  # chunk boundaries, from `chunk_bounds`
+    bounds: np.ndarray  # chunk boundaries, from `own_chunk_bounds`
     labels: Sequence[str] = ()  # how errors name the arrays ("source", "source['x']")
 
     def read(self, chunk: int) -> Batch:
