@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 import pymc_adadelta as pa
 from pymc_adadelta.approx.full_data import full_data
+from pymc_adadelta.approx.full_data_fit import _converged
 from pymc_adadelta.approx.sources import chunk_bounds
 from pymc_adadelta.approx.subsample import SUBSAMPLE_BYTES, subsample_rows, subsample_size
 from pymc_adadelta.approx.trust_region import (
@@ -19,6 +20,8 @@ from pymc_adadelta.approx.trust_region import (
     LOSS_SLACK,
     MIN_RADIUS,
     Region,
+    at_edge,
+    box_units,
     scaled_minimize,
 )
 
@@ -54,6 +57,28 @@ def test_a_step_on_an_unbounded_objective_stops_at_the_radius(radius):
     sd = np.logaddexp(0.0, phi[2:])
     moved = np.abs(new - phi) / np.concatenate([sd, np.ones(2)])
     np.testing.assert_allclose(moved, [radius, radius, 0.0, radius], atol=1e-9)
+
+
+def test_a_step_on_the_edge_of_the_region_is_said_to_be_there():
+    phi = np.array([1.0, -2.0, 0.5, 0.0])
+    new, _ = scaled_minimize(lambda p: (float(p[1]), np.array([0.0, 1.0, 0.0, 0.0])), phi,
+                             radius=0.5)  # fmt: skip
+    assert at_edge(phi, new, 0.5) and not at_edge(phi, phi + 0.1 * box_units(phi), 0.5)
+
+
+@pytest.mark.parametrize(
+    ("steps", "edges", "expected"),
+    [
+        ([0.005], [False], True),  # moved less than tol
+        ([0.005], [True], False),  # cut short by a radius below tol: stuck, not converged
+        ([0.5, 0.02, 0.004], [False, False, False], True),
+        ([0.08, 0.02], [False, False], True),  # r = 0.25: 0.0067 left
+        ([0.08, 0.02], [True, False], False),  # the previous step's length was the radius
+        ([0.03, 0.02], [False, False], False),  # r = 0.67: not a fast contraction
+    ],
+)
+def test_only_steps_inside_the_region_tell_that_the_fit_converged(steps, edges, expected):
+    assert _converged(steps, edges, tol=0.01) is expected
 
 
 def minibatch_regression(total_size):

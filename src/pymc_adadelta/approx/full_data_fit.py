@@ -16,7 +16,8 @@ and full-data Hessians, ~sqrt(dim / n0): two or three full passes reach 0.01 sd.
 The iteration stops when an outer step moves no mean by more than ``tol`` of its sd
 and no sd by more than a fraction ``tol``, or when the distance left, estimated from the
 contraction of the last two steps (step * r / (1 - r), r = step / previous step < 0.5),
-is below ``tol``: the steps of a contraction shrink geometrically.
+is below ``tol``: the steps of a contraction shrink geometrically. A step that the trust
+region (`pymc_adadelta.approx.trust_region`) cut short counts for neither.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from pymc_adadelta.approx.full_data import CHUNK_ROWS, FullData
 from pymc_adadelta.approx.layout import ordering
 from pymc_adadelta.approx.row_taylor import row_functions
 from pymc_adadelta.approx.subsample import subsample_rows, subsample_size
-from pymc_adadelta.approx.trust_region import Region, scaled_minimize
+from pymc_adadelta.approx.trust_region import Region, at_edge, scaled_minimize
 from pymc_adadelta.approx.warmstart import fixed_draws
 
 __all__ = ["DRAWS", "FullDataFit", "fit_full_data"]
@@ -166,6 +167,7 @@ def fit_full_data(
 
     phi, iterations, success = _warm_start(objective, sub, start, loose=n0 < n)
     steps: list[float] = []
+    edges: list[bool] = []  # per outer step: whether the trust region cut it short
     losses: list[float] = []
     trace: list[float] = []
     converged = n0 >= n and success  # the subsample is the data
@@ -178,15 +180,15 @@ def fit_full_data(
         new, nit = _corrected_step(objective, sub, phi, region.full_grad,
                                    _inner_gtol(steps), region.radius)  # fmt: skip
         iterations += nit
+        edges.append(at_edge(phi, new, region.radius))
         step, phi = _moved(phi, new), new
         steps.append(float(step))
         losses.append(float(region.best_loss))
         trace.append(passes())
         if on_step is not None:
             on_step(len(steps), passes(), float(step))
-        ratio = step / steps[-2] if len(steps) > 1 else 1.0
-        if step < tol or (ratio < 0.5 and step * ratio / (1.0 - ratio) < tol):
-            converged = True  # moved less than tol, or what is left is (geometric series)
+        if _converged(steps, edges, tol):
+            converged = True
             break
     if not converged and region.best_phi is not None:
         phi = region.best_phi  # the last step's loss is unknown, or rose
@@ -198,6 +200,21 @@ def fit_full_data(
     return FullDataFit(phi[:d], phi[d:], converged, passes(), np.array(steps),
                        np.array(losses), np.array(trace), n0, iterations,
                        covariance, region.failed)  # fmt: skip
+
+
+def _converged(steps: list[float], edges: list[bool], tol: float) -> bool:
+    """Whether the outer steps (sds moved) say the optimum is within ``tol``.
+
+    The last step moved less than ``tol``, or the steps shrink geometrically
+    (``r = step / previous < 0.5``) and what is left, ``step * r / (1 - r)``, is below
+    ``tol``. A step cut short by the trust region (``edges``) says neither: with a radius
+    quartered below ``tol`` it would otherwise stop a fit that is stuck as converged.
+    """
+    if edges[-1]:
+        return False
+    step = steps[-1]
+    ratio = step / steps[-2] if len(steps) > 1 and not edges[-2] else 1.0
+    return step < tol or (ratio < 0.5 and step * ratio / (1.0 - ratio) < tol)
 
 
 def _not_converged(passes: float, max_passes: float, steps: list[float], failed: bool) -> str:

@@ -21,7 +21,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 __all__ = ["FIRST_RADIUS", "LOSS_SLACK", "MIN_RADIUS", "ROUND_ITERATIONS", "Region",
-           "scaled_minimize"]  # fmt: skip
+           "at_edge", "box_units", "scaled_minimize"]  # fmt: skip
 
 #: Radius of the first outer step, in sds: it moves by about sqrt(N / n0) sds (4.5 at a
 #: twentieth of the data, 7 at the 200,000 rows the subsample holds of 10^7).
@@ -30,6 +30,8 @@ FIRST_RADIUS = 20.0
 MIN_RADIUS = 1e-3
 #: Rise of the full-data loss (nats of -ELBO) after which an outer step is undone.
 LOSS_SLACK = 1.0
+#: Relative distance to the box's faces within which a point is on them (`at_edge`).
+EDGE_SLACK = 1e-6
 #: L-BFGS iterations before it restarts in the units of where it got to.
 ROUND_ITERATIONS = 40
 
@@ -82,12 +84,11 @@ def scaled_minimize(
     from the start; when they are off (a rough start), L-BFGS restarts every
     ``ROUND_ITERATIONS`` iterations in the units of where it got to.
     """
-    d = phi.size // 2
     iterations = 0
-    units = np.concatenate([np.logaddexp(0.0, phi[d:]), np.ones(d)])
+    units = box_units(phi)
     box = (phi - radius * units, phi + radius * units) if radius else None  # ``radius`` sds
     for _ in range(rounds):
-        scale = np.concatenate([np.logaddexp(0.0, phi[d:]), np.ones(d)])
+        scale = box_units(phi)
         bounds = None if box is None else list(zip(*((b - phi) / scale for b in box),
                                                    strict=True))  # fmt: skip
 
@@ -104,3 +105,19 @@ def scaled_minimize(
             break
     result.nit = iterations
     return phi, result
+
+
+def box_units(phi: np.ndarray) -> np.ndarray:
+    """Units of a ``(mu, rho)`` point's coordinates: the sds ``softplus(rho)``, then ones."""
+    d = phi.size // 2
+    return np.concatenate([np.logaddexp(0.0, phi[d:]), np.ones(d)])
+
+
+def at_edge(start: np.ndarray, end: np.ndarray, radius: float) -> bool:
+    """Whether ``end`` lies on the box of ``radius`` around ``start`` (`scaled_minimize`'s).
+
+    A step that ends there was cut short by the box: its length says nothing about the
+    distance left to the optimum.
+    """
+    reach = (1.0 - EDGE_SLACK) * radius * box_units(start)
+    return bool(np.any(np.abs(end - start) >= reach))
