@@ -1,5 +1,7 @@
 """Arguments are checked before any work starts, with messages naming the argument."""
 
+import re
+
 import numpy as np
 import pymc as pm
 import pytest
@@ -100,3 +102,75 @@ def test_resample_always_without_log_weights_is_refused(model):
     approx = pm.ADVI(model=model, random_seed=1).approx
     with pytest.raises(ValueError, match="needs the importance weights"):
         to_arviz(approx, resample="always", log_weights=False)
+
+
+FLAGS = ("average", "warm_start", "progressbar")
+
+
+@pytest.mark.parametrize("flag", FLAGS)
+@pytest.mark.parametrize("value", ["no", "False", 0, 1, None, 1.0, [True]])
+def test_a_flag_that_is_not_true_or_false_is_named_before_any_work(model, monkeypatch, flag, value):
+    # "no" is truthy: taken as a flag, fit(warm_start="no") ran the warm start
+    from pymc_adadelta.inference import fitting
+
+    monkeypatch.setattr(fitting, "fit_single", lambda *a, **k: pytest.fail("fit started"))
+    monkeypatch.setattr(fitting, "fit_chains", lambda *a, **k: pytest.fail("fit started"))
+    kwargs = {"progressbar": False, flag: value}
+    message = f"^{flag} must be True or False, got {re.escape(repr(value))}$"
+    with pytest.raises(TypeError, match=message):
+        fit(model=model, **kwargs)
+    with pytest.raises(TypeError, match=f"^{flag} must be True or False"):
+        fit(model=model, chains=2, cores=1, **kwargs)
+
+
+def test_numpy_booleans_are_flags(model):
+    result = fit(20, model=model, average=np.True_, warm_start=np.False_,
+                 progressbar=np.False_, convergence=None, random_seed=1)  # fmt: skip
+    assert result.n_steps == 20 and result.warm_start is None
+
+
+@pytest.mark.parametrize("value", ["no", 1, 0.0])
+def test_score_must_be_none_true_or_false(model, value):
+    message = f"^score must be True or False, got {re.escape(repr(value))}$"
+    with pytest.raises(TypeError, match=message):
+        fit(20, model=model, score=value, progressbar=False)
+    result = fit(20, model=model, score=False, warm_start=False, convergence=None,
+                 progressbar=False)  # fmt: skip
+    assert result.n_steps == 20
+
+
+@pytest.mark.parametrize("seed", [True, False, np.True_])
+def test_a_boolean_is_not_a_random_seed(model, seed):
+    with pytest.raises(TypeError, match=r"random_seed must be None.*a boolean is not a seed"):
+        fit(model=model, random_seed=seed, progressbar=False)
+
+
+def streamed_model(rows):
+    with pm.Model() as streamed:
+        data = pm.Data("rows", rows[:50])
+        mu = pm.Normal("mu")
+        pm.Normal("y", mu + data[:, 0], 1.0, observed=data[:, 1], total_size=len(rows))
+    return streamed
+
+
+@pytest.mark.parametrize("seed", ["x", 1.5, -1, True, {"a": 1}, [1, "x"]])
+def test_streaming_batches_name_a_bad_random_seed(seed):
+    from pymc_adadelta import StreamingBatches
+
+    rows = np.random.default_rng(0).normal(size=(500, 2))
+    with pytest.raises(TypeError, match=f"^random_seed must be None.*got {re.escape(repr(seed))}"):
+        StreamingBatches(rows, "rows", batch_size=50, model=streamed_model(rows),
+                         random_seed=seed)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "seed", [None, 3, np.int64(3), [1, 2], np.random.SeedSequence(3), np.random.default_rng(3)]
+)
+def test_streaming_batches_take_the_seeds_fit_takes(seed):
+    from pymc_adadelta import StreamingBatches
+
+    rows = np.random.default_rng(0).normal(size=(500, 2))
+    with StreamingBatches(rows, "rows", batch_size=50, model=streamed_model(rows),
+                          random_seed=seed) as stream:  # fmt: skip
+        stream(None, None, 0)
+    assert stream.batches_fed == 2

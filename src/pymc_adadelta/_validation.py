@@ -11,10 +11,12 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "check_bool",
     "check_callbacks",
     "check_draws",
     "check_int_at_least",
     "check_positive_int",
+    "check_random_seed",
     "check_threshold",
     "check_writable_file",
     "is_positive_int",
@@ -57,19 +59,29 @@ def check_random_seed(value: Any, name: str = "random_seed") -> None:
     """Raise unless ``value`` is None or seeds NumPy's ``default_rng`` / ``SeedSequence``.
 
     Accepted: None, a non-negative integer, a sequence of them, a ``SeedSequence``, a
-    ``Generator`` or a ``RandomState`` (what PyMC takes).
+    ``Generator`` or a ``RandomState`` (what PyMC takes). A boolean is not a seed, though
+    NumPy would take True as 1.
+
+    Raises
+    ------
+    TypeError
+        Naming ``name``, the value and what NumPy said of it.
     """
     if value is None or isinstance(
         value, np.random.Generator | np.random.SeedSequence | np.random.RandomState
     ):
         return
-    try:
-        np.random.SeedSequence(value)
-    except (TypeError, ValueError) as error:
+    what = "a boolean is not a seed" if isinstance(value, bool | np.bool_) else None
+    if what is None:
+        try:
+            np.random.SeedSequence(value)
+        except (TypeError, ValueError) as error:
+            what = str(error)
+    if what is not None:
         raise TypeError(
             f"{name} must be None, a non-negative integer, a sequence of them, a "
-            f"numpy SeedSequence, Generator or RandomState, got {value!r} ({error})"
-        ) from None
+            f"numpy SeedSequence, Generator or RandomState, got {value!r} ({what})"
+        )
 
 
 def check_threshold(name: str, value: Any, *, above: float) -> None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from pymc.variational.inference import Inference
 
 from pymc_adadelta._validation import (
+    check_bool,
     check_callbacks,
     check_positive_int,
     check_random_seed,
@@ -162,6 +163,9 @@ def fit(
     # Every argument is checked here, before any warm start, compile or worker.
     check_positive_int("n", n, "number of steps")
     check_random_seed(random_seed)
+    for name, flag in (("average", average), ("warm_start", warm_start),
+                       ("progressbar", progressbar)):  # fmt: skip
+        check_bool(name, flag)  # "no" is truthy: taken as a flag it would do the opposite
     check_positive_int("checkpoint_every", checkpoint_every)
     check_optimizer(optimizer)
     check_backend(backend)

@@ -9,6 +9,7 @@ import pymc as pm
 from pymc.variational.inference import ADVI, ASVGD, SVGD, FullRankADVI, Inference
 
 from pymc_adadelta._compat import BACKEND_MODES, available_backends
+from pymc_adadelta._validation import check_bool
 from pymc_adadelta.approx.scales import parameter_scales
 from pymc_adadelta.callbacks import Convergence
 from pymc_adadelta.optim import Adadelta
@@ -119,7 +120,8 @@ def split_pm_fit_kwargs(method: Any, kwargs: dict[str, Any]) -> tuple[dict, dict
     Raises
     ------
     TypeError
-        For ``obj_optimizer`` (say ``optimizer=``) and unknown keywords, naming them.
+        For ``obj_optimizer`` (say ``optimizer=``) and unknown keywords, naming them, and
+        for a ``score`` other than None, True or False.
     ValueError
         For ``start``/``start_sigma`` with an Inference object (it is already built).
     """
@@ -139,6 +141,8 @@ def split_pm_fit_kwargs(method: Any, kwargs: dict[str, Any]) -> tuple[dict, dict
         raise TypeError(f"fit() got unexpected keyword arguments {unknown}; besides its own, it "
                         f"takes inf_kwargs, {', '.join(INFERENCE_KWARGS)} and PyMC's step "
                         f"function arguments {list(STEP_FUNCTION_KWARGS)}")  # fmt: skip
+    if extra.get("score") is not None:
+        check_bool("score", extra["score"])
     return inf_kwargs, extra
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pymc as pm
 
-from pymc_adadelta._validation import check_positive_int
+from pymc_adadelta._validation import check_positive_int, check_random_seed
 from pymc_adadelta.approx.full_data import DataLeaf, NonFiniteDataError, register_source
 from pymc_adadelta.approx.sources import own_chunk_bounds
 from pymc_adadelta.streaming.checks import Stream, check_streams, check_total_size, pair_sources
@@ -67,7 +67,7 @@ class StreamingBatches:
     chunks_per_read : int, default 4
         Chunks of the source read together and shuffled together (see Notes); more
         when they hold fewer than ``batch_size`` rows.
-    random_seed : int or numpy Generator, optional
+    random_seed : int, sequence of ints, numpy SeedSequence or Generator, optional
         Seed of the order of the rows.
 
     Attributes
@@ -86,7 +86,11 @@ class StreamingBatches:
         or one other than the source's length (a wrong scale of the likelihood that no
         later check would notice), when ``batch_size`` exceeds the data, when a source's
         rows do not have the container's shape, its dtype does not cast safely to the
-        container's, or the sources differ in length.
+        container's, or the sources differ in length; when ``batch_size``, ``prefetch``
+        or ``chunks_per_read`` is not a positive integer.
+    TypeError
+        When ``random_seed`` is not a seed (a string, a float, a boolean); the message
+        names it.
     NonFiniteDataError
         From a call during the fit, when the rows read hold NaN or inf (or nulls, in a
         Parquet column); the message names the source, the batch and the rows.
@@ -143,6 +147,7 @@ class StreamingBatches:
         for name, value in [("batch_size", batch_size), ("prefetch", prefetch),
                             ("chunks_per_read", chunks_per_read)]:  # fmt: skip
             check_positive_int(name, value)
+        check_random_seed(random_seed)
         model = pm.modelcontext(model)
         streams = pair_sources(source, data, model)
         self.length = check_streams(streams, batch_size)
