@@ -32,10 +32,11 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from pymc_adadelta._compat import psis_khat_of_log_ratios
-from pymc_adadelta._validation import check_bool, check_draws
+from pymc_adadelta._validation import check_bool, check_draws, check_random_seed
 from pymc_adadelta.approx.corrected import ChosenCovariance, choose_covariance, export_draws
 from pymc_adadelta.approx.difference_lp import LogDensityEstimate, subsampled_logp
 from pymc_adadelta.approx.draws import evaluate_model
+from pymc_adadelta.approx.full_data import full_data
 from pymc_adadelta.output.inputs import split_input
 
 if TYPE_CHECKING:
@@ -43,9 +44,9 @@ if TYPE_CHECKING:
 
     from pymc_adadelta.inference import FitResult
 
-__all__ = ["KHAT_BAD", "KHAT_DRAWS", "MIN_KHAT_DRAWS", "ApproximationWarning", "Evaluated",
-           "khat_of_log_ratios", "evaluate_in_chunks", "log_density_in_chunks", "psis_khat",
-           "warn_if_bad"]  # fmt: skip
+__all__ = ["DATA_UNREAD", "KHAT_BAD", "KHAT_DRAWS", "MIN_KHAT_DRAWS", "ApproximationWarning",
+           "Evaluated", "khat_of_log_ratios", "evaluate_in_chunks", "log_density_in_chunks",
+           "psis_khat", "warn_if_bad"]  # fmt: skip
 
 #: Default draws for `psis_khat`: enough for a k-hat that moves by about ±0.05 between seeds.
 KHAT_DRAWS = 8000
@@ -55,6 +56,12 @@ MIN_KHAT_DRAWS = 25
 KHAT_BAD = 0.7
 #: Draws per call when only log p is wanted.
 _CHUNK = 1000
+#: Why ``log p`` is NaN when a minibatch model's full data could not be had.
+DATA_UNREAD = (
+    "log p is NaN at every draw because the full data of this minibatch model could not "
+    "be read (or its full-data log density built; the UserWarning above says why), not "
+    "because of the approximation"
+)
 #: Most numbers per draw (free variables and deterministics) for which `to_arviz` checks
 #: on every proposal draw whether importance resampling would change the answer.
 RESAMPLING_CHECK_SCALARS = 2000
@@ -95,7 +102,8 @@ def psis_khat(
     draws : int, default `KHAT_DRAWS`
         Draws from the approximation; fewer give a noisier k-hat.
     random_seed : int or numpy Generator, optional
-        Seed of the draws.
+        Seed of the draws (None, a non-negative integer, a sequence of them, a numpy
+        SeedSequence, Generator or RandomState).
     model : pm.Model, optional
         When given, the approximation must belong to it.
     covariance : {"auto", "linear_response", "approximation"}, default "auto"
@@ -114,6 +122,16 @@ def psis_khat(
         Below 0.5: good; 0.5-0.7: usable with care; above 0.7: do not trust the
         approximation (see the module docstring for what to do).
 
+    Raises
+    ------
+    TypeError
+        If ``random_seed`` (or ``warn``, ``exact_lp``) has the wrong type.
+    ValueError
+        If ``draws`` is not an integer >= `MIN_KHAT_DRAWS`; if ``log p - log q`` is not
+        finite at some draws; if ``log p`` could not be evaluated because the full data
+        of a minibatch model could not be read (the message says so, and a
+        ``UserWarning`` before it why; the approximation is not blamed then).
+
     Examples
     --------
     >>> import pymc as pm
@@ -126,6 +144,7 @@ def psis_khat(
     """
     approx, result = split_input(approx, model)
     check_draws(draws)
+    check_random_seed(random_seed)
     for name, flag in (("warn", warn), ("exact_lp", exact_lp)):
         check_bool(name, flag)
     if draws < MIN_KHAT_DRAWS:
@@ -138,7 +157,10 @@ def psis_khat(
     chosen = choose_covariance(approx, result, covariance)
     rng = np.random.default_rng(random_seed)
     q = export_draws(approx, chosen, draws, rng)
-    log_ratios = log_density_in_chunks(approx.model, q.values, rng, exact_lp) - q.logq
+    evaluated = evaluate_in_chunks(approx.model, q.values, 0, rng=rng, exact_lp=exact_lp)
+    if evaluated.unavailable:
+        raise ValueError(f"psis_khat needs log p at the draws: {evaluated.unavailable}")
+    log_ratios = evaluated.lp - q.logq
     if not np.isfinite(log_ratios).all():
         raise ValueError(
             f"log p - log q is not finite at {int((~np.isfinite(log_ratios)).sum())} of "
@@ -164,11 +186,15 @@ class Evaluated(NamedTuple):
     """``log p`` at every draw, the variables where kept, and how ``log p`` was had.
 
     ``estimate`` is None where ``log p`` is exact (every row at every draw).
+    ``unavailable`` is "" where ``log p`` was evaluated, and says why it is NaN where the
+    full data of a minibatch model could not be read (`DATA_UNREAD`): a NaN k-hat then
+    says nothing about the approximation.
     """
 
     lp: np.ndarray
     posterior: dict[str, np.ndarray] | None
     estimate: LogDensityEstimate | None
+    unavailable: str = ""
 
 
 def evaluate_in_chunks(
@@ -186,24 +212,47 @@ def evaluate_in_chunks(
     too much memory); the compiled function computes them with ``log p`` anyway. On a
     minibatch model with many rows, ``log p`` is estimated from subsamples of rows with
     a stated error (`pymc_adadelta.approx.difference_lp`, drawing them with ``rng``)
-    unless ``exact_lp`` (or no ``rng``) asks for every row at every draw.
+    unless ``exact_lp`` (or no ``rng``) asks for every row at every draw. Where those
+    data cannot be read, ``log p`` is NaN, a warning says why and ``unavailable`` says so.
     """
     estimate = None if exact_lp or rng is None else subsampled_logp(model, values, rng)
+    unread = estimate is not None and _unread_estimate(estimate)
     total = len(next(iter(values.values()))) if values else 0
     lps, parts = [], []
     for i in range(0, total, _CHUNK):
         chunk = evaluate_model(model, {k: v[i : i + _CHUNK] for k, v in values.items()},
                                with_lp=estimate is None)  # fmt: skip
         lps.append(chunk.lp)
+        if estimate is None and not unread and chunk.lp.size and np.isnan(chunk.lp).all():
+            unread = _reads_full_data(model)  # the whole chunk NaN: the data, not the draws
         size = len(next(iter(chunk.posterior.values()), ()))
         per_draw = sum(v[0].size for v in chunk.posterior.values()) if size else 0
         if per_draw <= max_scalars:
             parts.append(chunk.posterior)
     lp = estimate.lp if estimate is not None else np.concatenate(lps) if lps else np.empty(0)
+    why = DATA_UNREAD if unread else ""
     if not parts or len(parts) < len(lps):
-        return Evaluated(lp, None, estimate)
+        return Evaluated(lp, None, estimate, why)
     posterior = {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
-    return Evaluated(lp, posterior, estimate)
+    return Evaluated(lp, posterior, estimate, why)
+
+
+def _unread_estimate(estimate: LogDensityEstimate) -> bool:
+    """Whether `subsampled_logp` gave up on unreadable data (NaN, no rows sampled)."""
+    no_rows = estimate.hessian_rows == 0 and estimate.residual_rows == 0
+    return bool(no_rows and estimate.lp.size and np.isnan(estimate.lp).all())
+
+
+def _reads_full_data(model: Any) -> bool:
+    """Whether ``log p`` of ``model`` comes from its full data (a minibatch model).
+
+    Such a ``log p`` is NaN at every draw only where the data could not be read or the
+    full-data density built (`pymc_adadelta.approx.draws.evaluate_model` warns why).
+    """
+    try:
+        return full_data(model) is not None
+    except ValueError:  # a minibatch model whose full-data log density cannot be built
+        return True
 
 
 def warn_if_bad(khat: float, draws: int, chosen: ChosenCovariance, resampled: bool = False) -> str:

@@ -23,7 +23,8 @@ ArviZ 1.x) with these groups:
   on a minibatch model with many rows ``lp`` is estimated from subsamples of the rows
   and ``lp_error_sd`` gives each draw's error sd (nats; ``attrs["lp_estimator"]``, and
   ``attrs["lp_error_sd"]`` the 99th percentile over the proposals);
-- ``observed_data`` and ``constant_data`` as PyMC writes them;
+- ``observed_data`` and ``constant_data`` as PyMC writes them: a minibatch model's FULL
+  data, a dim whose coords have the batch's length indexed ``0 .. N-1`` (`data_groups`);
 - ``vi_parameters``: the raw approximation's parameters, whatever was exported: the mean
   and sd of every model variable on the unconstrained scale
   (dims ``vi_stat`` and the variable's own), plus ``cov`` (dims ``latent``,
@@ -44,7 +45,8 @@ and where it converged, the covariance used, the PSIS k-hat and the library vers
 The k-hat uses ``max(draws, khat_draws)`` draws of the exported distribution (the
 exported draws first; ``attrs["psis_khat_draws"]``), the same estimate as
 ``psis_khat(result, khat_draws, random_seed=...)`` with the same seed; above 0.7 an
-`ApproximationWarning` says what is off and what to try.
+`ApproximationWarning` says what is off and what to try; where a minibatch model's data
+could not be read (``log p`` NaN, a ``UserWarning`` says why), ``psis_khat_flag`` says so.
 """
 
 from __future__ import annotations
@@ -54,14 +56,10 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import xarray as xr
-from pymc.backends.arviz import (
-    coords_and_dims_for_inferencedata,
-    find_constants,
-    find_observations,
-)
+from pymc.backends.arviz import coords_and_dims_for_inferencedata
 
 from pymc_adadelta._compat import make_arviz
-from pymc_adadelta._validation import check_bool, check_draws
+from pymc_adadelta._validation import check_bool, check_draws, check_positive_int, check_random_seed
 from pymc_adadelta.approx.corrected import (
     PROPOSAL_DOF,
     ChosenCovariance,
@@ -77,6 +75,7 @@ from pymc_adadelta.output.diagnostics import (
     warn_if_bad,
 )
 from pymc_adadelta.output.groups import (
+    data_groups,
     export_attrs,
     lp_attrs,
     optimization_history,
@@ -120,7 +119,9 @@ def to_arviz(
         `EXPORT_DRAWS` (4,000) in all, split evenly between the fits, as ``pm.sample``
         gives 4 chains of 1,000: the Monte Carlo error of a mean is then 1.6 % of an sd.
     random_seed : int or numpy Generator, optional
-        Seed of the draws; several fits draw from its ``spawn``-ed generators.
+        Seed of the draws (None, a non-negative integer, a sequence of them, a numpy
+        SeedSequence, Generator or RandomState); several fits draw from its
+        ``spawn``-ed generators.
     model : pm.Model, optional
         When given, the approximation must belong to it.
     log_weights : bool, default True
@@ -131,7 +132,7 @@ def to_arviz(
         "auto": the linear-response covariance of a `FitResult`'s warm start when there
         is one (with the fit's mean), the approximation otherwise; "linear_response"
         raises when there is none; "approximation" exports the approximation as it is.
-    khat_draws : int, default `KHAT_DRAWS`
+    khat_draws : positive int, default `KHAT_DRAWS`
         Proposal draws for the k-hat and the importance resampling; fewer than ``draws``
         are raised to ``draws`` (``attrs["psis_khat_draws"]`` says how many were used).
     resample : {"auto", "always", "never"}, default "auto"
@@ -152,6 +153,14 @@ def to_arviz(
     arviz.InferenceData or xarray.DataTree
         The installed ArviZ's own type, with the groups listed in the module docstring.
 
+    Raises
+    ------
+    TypeError
+        If ``random_seed`` cannot seed NumPy, or a flag is not True or False.
+    ValueError
+        If ``draws``, ``khat_draws``, ``covariance`` or ``resample`` is not one of its
+        values (each message names the argument).
+
     Examples
     --------
     >>> import pymc as pm
@@ -168,6 +177,8 @@ def to_arviz(
         raise ValueError("approx_or_result is an empty list: there is nothing to export")
     draws = -(-EXPORT_DRAWS // len(pairs)) if draws is None else draws
     check_draws(draws)
+    check_random_seed(random_seed)
+    check_positive_int("khat_draws", khat_draws)
     for name, flag in (("log_weights", log_weights), ("exact_lp", exact_lp)):
         check_bool(name, flag)
     if resample not in RESAMPLE_MODES:
@@ -184,15 +195,11 @@ def to_arviz(
     stacked = _stack(chains)
     model = pairs[0][0].model
     coords, dims = coords_and_dims_for_inferencedata(model)
-    groups = {
-        "posterior": stacked.posterior,
-        "sample_stats": stacked.sample_stats,
-        "observed_data": find_observations(model),
-        "constant_data": find_constants(model),
-    }
+    data, built = data_groups(model, coords, dims)  # built: full minibatch rows
+    groups = {"posterior": stacked.posterior, "sample_stats": stacked.sample_stats, **data}
     return make_arviz(
         {k: v for k, v in groups.items() if v}, coords=coords, dims=dims, attrs=stacked.attrs,
-        datasets=stacked.datasets,
+        datasets={**stacked.datasets, **built},
     )  # fmt: skip
 
 
@@ -225,7 +232,7 @@ def _export_chain(
         weighted = _weighted(approx.model, q, options, rng)
     else:
         posterior = evaluate_model(approx.model, q.values, with_lp=False).posterior
-        weighted = _Weighted(posterior, {}, float("nan"), None, None)
+        weighted = _Weighted(posterior, {}, float("nan"), None, None, "")
     datasets = {"vi_parameters": vi_parameters(approx)}
     history = optimization_history(approx, result)
     if history is not None:
@@ -233,7 +240,9 @@ def _export_chain(
     attrs = export_attrs(approx, result, weighted.khat, total if log_weights else 0)
     attrs.update(_proposal_attrs(chosen, weighted.picked))
     attrs.update(lp_attrs(weighted.estimate) if log_weights else {})
-    if log_weights and np.isfinite(q.logq).all():  # particles have no q: nothing to flag
+    if weighted.unavailable:  # the data could not be read: the approximation is not to blame
+        attrs["psis_khat_flag"] = f"k-hat not computed: {weighted.unavailable}"
+    elif log_weights and np.isfinite(q.logq).all():  # particles have no q: nothing to flag
         resampled = weighted.picked is not None and weighted.picked.resampled
         attrs["psis_khat_flag"] = warn_if_bad(weighted.khat, total, chosen, resampled) or "ok"
     return _ChainExport(weighted.posterior, weighted.sample_stats, datasets, attrs)
@@ -247,12 +256,13 @@ class _Weighted(NamedTuple):
     khat: float
     picked: Resampling | None
     estimate: LogDensityEstimate | None  # None: log p exact
+    unavailable: str  # why log p is NaN when the data could not be read ("" otherwise)
 
 
 def _weighted(model: Any, q: ApproxDraws, options: _Options, rng: np.random.Generator) -> _Weighted:
     """Importance ratios of every proposal, k-hat, and the ``draws`` rows to export."""
-    lp, everywhere, estimate = evaluate_in_chunks(model, q.values, rng=rng,
-                                                  exact_lp=options.exact_lp)  # fmt: skip
+    evaluated = evaluate_in_chunks(model, q.values, rng=rng, exact_lp=options.exact_lp)
+    lp, everywhere, estimate, unavailable = evaluated
     log_weight = lp - q.logq
     picked = resample_indices(log_weight, _features(q.values, everywhere), options.draws, rng,
                               options.resample)  # fmt: skip
@@ -265,7 +275,8 @@ def _weighted(model: Any, q: ApproxDraws, options: _Options, rng: np.random.Gene
     stats = {"lp": lp[rows], "logq": q.logq[rows], "log_weight": log_weight[rows]}
     if estimate is not None:
         stats["lp_error_sd"] = estimate.error_sd[rows]
-    return _Weighted(posterior, stats, khat_of_log_ratios(log_weight), picked, estimate)
+    return _Weighted(posterior, stats, khat_of_log_ratios(log_weight), picked, estimate,
+                     unavailable)  # fmt: skip
 
 
 def _proposal_attrs(chosen: ChosenCovariance, picked: Resampling | None) -> dict[str, Any]:

@@ -1,29 +1,73 @@
 """The groups and attributes of `to_arviz`'s output besides the draws.
 
-``vi_parameters`` (the raw approximation's parameters), ``optimization`` (the loss per
-step and the tracked accumulators) and the root attributes (method, optimizer, steps,
-convergence, k-hat, versions).
+``observed_data`` and ``constant_data`` (`data_groups`), ``vi_parameters`` (the raw
+approximation's parameters), ``optimization`` (the loss per step and the tracked
+accumulators) and the root attributes (method, optimizer, steps, convergence, k-hat,
+versions).
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import xarray as xr
+from pymc.backends.arviz import find_constants, find_observations
 from scipy.linalg import block_diag
 
 from pymc_adadelta.approx.draws import group_moments
 from pymc_adadelta.approx.layout import coords_for, dims_for, latent_labels, ordering
 
-__all__ = ["GROUP_SHORT_NAMES", "export_attrs", "lp_attrs", "optimization_history",
-           "vi_parameters"]  # fmt: skip
+__all__ = ["GROUP_SHORT_NAMES", "data_groups", "export_attrs", "lp_attrs",
+           "optimization_history", "vi_parameters"]  # fmt: skip
 
 #: Method name written in ``attrs["method"]`` per PyMC group family.
 GROUP_SHORT_NAMES = {"mean_field": "advi", "full_rank": "fullrank_advi", "empirical": "svgd"}
 _VERSIONED = ("pymc_adadelta", "pymc", "pytensor", "arviz")
+
+
+def data_groups(
+    model: Any, coords: Mapping[str, Any], dims: Mapping[str, Any]
+) -> tuple[dict[str, dict[str, Any]], dict[str, xr.Dataset]]:
+    """``observed_data`` and ``constant_data``: as ArviZ's ``from_dict`` takes them, or built.
+
+    A group goes to ``from_dict`` (the first dict) as PyMC finds it, unless one of its
+    arrays is longer along a dim than that dim's coordinate. That is a minibatch model:
+    PyMC gives the FULL data (all ``N`` rows), while the model's coords have the batch's
+    length, so the batch's coordinate values cannot label the rows. Such a group is built
+    here (the second dict) with that dim indexed ``0 .. N-1``, as ArviZ indexes a dim
+    without coords; its other dims keep the model's coords.
+    """
+    plain: dict[str, dict[str, Any]] = {}
+    built: dict[str, xr.Dataset] = {}
+    for group, found in (("observed_data", find_observations(model)),
+                         ("constant_data", find_constants(model))):  # fmt: skip
+        arrays = {name: np.asarray(value) for name, value in found.items()}
+        named = {name: _data_dims(name, array.ndim, dims) for name, array in arrays.items()}
+        sizes = {
+            d: n
+            for name, array in arrays.items()
+            for d, n in zip(named[name], array.shape, strict=True)
+        }
+        if all(len(coords[d]) == n for d, n in sizes.items() if d in coords):
+            if found:
+                plain[group] = found
+            continue
+        labels = {d: coords[d] if d in coords and len(coords[d]) == n else np.arange(n)
+                  for d, n in sizes.items()}  # fmt: skip
+        built[group] = xr.Dataset({name: (named[name], array) for name, array in arrays.items()},
+                                  coords=labels)  # fmt: skip
+    return plain, built
+
+
+def _data_dims(name: str, ndim: int, dims: Mapping[str, Any]) -> tuple[str, ...]:
+    """The dims of data ``name``: the model's, else ArviZ's ``{name}_dim_{i}``."""
+    given = list(dims.get(name) or ())
+    given += [None] * (ndim - len(given))
+    return tuple(d if d is not None else f"{name}_dim_{i}" for i, d in enumerate(given[:ndim]))
 
 
 def vi_parameters(approx: Any) -> xr.Dataset:
