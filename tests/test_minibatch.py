@@ -38,6 +38,35 @@ def test_the_minibatch_log_density_is_the_full_data_one_whatever_the_chunks(rows
     np.testing.assert_allclose(full_data(build(True)).logp(values, rows=rows), expected)
 
 
+def observed_with(kind: str) -> pm.Model:
+    """`build(True)` with the observed variable's length fixed to the batch's."""
+    with pm.Model(coords={"obs": np.arange(100)}) as model:
+        xs, ys = pm.Minibatch(X, Y, batch_size=100)
+        b = pm.Normal("b", 0, 3, shape=3)
+        sigma = pm.HalfNormal("sigma", 2)
+        fixed = {"dims": "obs"} if kind == "dims" else {"shape": (100,)}
+        pm.Normal("y", pm.math.dot(xs, b), sigma, observed=ys, total_size=N, **fixed)
+    return model
+
+
+@pytest.mark.parametrize("kind", ["dims", "shape"])
+def test_dims_or_shape_of_the_observed_variable_do_not_fix_the_rows_of_a_pass(kind):
+    # PyMC 5 broadcast the log density of all rows to the dims' batch length (the fit
+    # converged hundreds of sds off); shape= failed a shape check on every pass
+    from pymc_adadelta.approx.row_taylor import row_functions
+
+    values = {"b": RNG.normal(size=(4, 3)), "sigma_log__": RNG.normal(size=4)}
+    whole = full_data(observed_with(kind))
+    functions = row_functions(whole, {"b": (3,), "sigma_log__": ()})
+    theta = functions.flatten(values)
+    total, gradient, _ = functions.evaluate(theta, functions.weights(N), 1.0, *whole.read(0, N))
+    full = build(False)
+    logp, dlogp = full.compile_logp(), full.compile_dlogp()
+    points = [{k: v[i] for k, v in values.items()} for i in range(4)]
+    np.testing.assert_allclose(total, [logp(p) for p in points], rtol=1e-10)
+    np.testing.assert_allclose(gradient, [dlogp(p) for p in points], rtol=1e-8, atol=1e-8)
+
+
 def test_evaluate_model_uses_the_full_data_on_a_minibatch_model_and_is_repeatable():
     values = {"b": RNG.normal(size=(4, 3)), "sigma_log__": RNG.normal(size=4)}
     model = build(True)

@@ -29,10 +29,10 @@ from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.graph.basic import Constant
 from pytensor.graph.replace import clone_replace, vectorize_graph
 from pytensor.graph.traversal import ancestors
-from pytensor.tensor.shape import SpecifyShape
 
 from pymc_adadelta._compat import helper_mode
 from pymc_adadelta.approx.sources import StreamedDataError, chunk_bounds, store_exists
+from pymc_adadelta.approx.unbatched import sized_like, without_shape_checks
 
 __all__ = [
     "CHUNK_ROWS",
@@ -181,16 +181,12 @@ class FullData:
             leaf.node: ph for leaf, ph in zip(self.leaves, self.placeholders, strict=True)
         }
         graph = [*self.fed, *(model.rvs_to_values[rv] for rv in self.fed)]
-        for var in ancestors(graph):  # a batch of fixed length: drop the length
-            if var.owner is not None and isinstance(var.owner.op, SpecifyShape):
-                for leaf, ph in zip(self.leaves, self.placeholders, strict=True):
-                    if var.owner.inputs[0] is leaf.node:
-                        replace[var] = ph
         # the free variables as functions of their (unconstrained) value variables
         free = model.replace_rvs_by_values(model.free_RVs)
         replace.update(zip(model.free_RVs, free, strict=True))
-        rebuilt = clone_replace(graph, replace, rebuild_strict=False)
-        rvs, values = rebuilt[: len(self.fed)], rebuilt[len(self.fed) :]
+        rebuilt = without_shape_checks(clone_replace(graph, replace, rebuild_strict=False))
+        values = rebuilt[len(self.fed) :]
+        rvs = [sized_like(rv, value) for rv, value in zip(rebuilt, values, strict=False)]
         obs = [pt.sum(pm.logp(rv, value)) for rv, value in zip(rvs, values, strict=True)]
         rest = model.logp(vars=self._rest_vars) + sum(
             (pt.sum(p) for p in model.potentials), pt.constant(0.0)
