@@ -136,6 +136,47 @@ def test_a_noncentred_hierarchy_does_not_collapse_into_a_converged_funnel():
     assert -3 < mean["sigma_log__"] < 1, mean  # sigma 0.4 generated the data
 
 
+def small_noncentred_hierarchy(rows=15_000, groups=30):
+    """Normal groups, few enough rows to be fitted whole (no outer steps)."""
+    rng = np.random.default_rng(8)
+    g = rng.integers(0, groups, size=rows).astype("int32")
+    y = 0.5 + rng.normal(size=groups)[g] + rng.normal(size=rows)
+    with pm.Model() as model:
+        mu = pm.Normal("mu", 0, 5)
+        tau = pm.HalfNormal("tau", 2)
+        theta = mu + tau * pm.Normal("z", 0, 1, shape=groups)
+        gb, yb = pm.Minibatch(g, y, batch_size=1000)
+        pm.Normal("y", theta[gb], 1.0, observed=yb, total_size=rows)
+    return model
+
+
+def test_a_fit_whose_hessian_is_not_positive_definite_is_not_said_to_converge():
+    # it stopped where the mean-field sds of mu and tau were 30x too small and said
+    # "converged" without a word; only to_arviz's k-hat flagged it
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = pa.fit(model=small_noncentred_hierarchy(), random_seed=1, progressbar=False)
+    said = [str(w.message) for w in caught if "not positive definite" in str(w.message)]
+    assert result.warm_start.covariance is None  # the data's optimum is no optimum
+    assert not result.converged and result.stop_reason == "not-positive-definite"
+    assert result.history.attrs["stop_reason"] == "not-positive-definite"
+    assert len(said) == 1 and "non-centred hierarchy" in said[0]
+
+
+def test_minibatch_data_of_different_lengths_say_why_the_full_data_fit_is_not_run():
+    rng = np.random.default_rng(4)
+    x, x2 = rng.normal(size=4_000), rng.normal(size=3_000)
+    with pm.Model():
+        xb, yb = pm.Minibatch(x, 1.0 + 2.0 * x + rng.normal(size=4_000), batch_size=200)
+        x2b, y2b = pm.Minibatch(x2, x2 + rng.normal(size=3_000), batch_size=100)
+        b = pm.Normal("b", 0, 5, shape=2)
+        pm.Normal("y", b[0] + b[1] * xb, 1.0, observed=yb, total_size=4_000)
+        pm.Normal("y2", b[1] * x2b, 1.0, observed=y2b, total_size=3_000)
+        with pytest.warns(UserWarning, match="cannot run its full-data fit.*different lengths"):
+            result = pa.fit(300, progressbar=False, random_seed=1)
+    assert result.stop_reason == "max_steps" and "passes" not in result.history.attrs
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     sizes=st.lists(st.integers(1, 50), min_size=1, max_size=30),

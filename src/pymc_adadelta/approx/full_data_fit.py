@@ -192,14 +192,27 @@ def fit_full_data(
             break
     if not converged and region.best_phi is not None:
         phi = region.best_phi  # the last step's loss is unknown, or rose
-    if not converged and n0 < n:
-        warnings.warn(_not_converged(passes(), max_passes, steps, region.failed), UserWarning,
-                      stacklevel=5)  # fmt: skip
     d = phi.size // 2
     covariance = _mean_covariance(objective, sub, n0, phi)
+    if not converged:
+        warnings.warn(_not_converged(passes(), max_passes, steps, region.failed), UserWarning,
+                      stacklevel=5)  # fmt: skip
+    elif covariance is None:  # a saddle or a funnel's neck, not an optimum
+        converged = False
+        warnings.warn(NOT_POSITIVE_DEFINITE, UserWarning, stacklevel=5)
     return FullDataFit(phi[:d], phi[d:], converged, passes(), np.array(steps),
                        np.array(losses), np.array(trace), n0, iterations,
                        covariance, region.failed)  # fmt: skip
+
+
+#: Why a fit whose linear-response covariance is not positive definite is not converged.
+NOT_POSITIVE_DEFINITE = (
+    "fit() on this minibatch model stopped where the Hessian of its objective in the means "
+    "is not positive definite (a direction of no or negative curvature): that is not an "
+    "optimum, and its sds (mean-field ones) can be many times too small (result.converged "
+    "is False). The usual cause is a non-centred hierarchy (a scale that can go to 0): "
+    "parameterize it centred, and check the answer with psis_khat(result)."
+)
 
 
 def _converged(steps: list[float], edges: list[bool], tol: float) -> bool:
@@ -220,7 +233,8 @@ def _converged(steps: list[float], edges: list[bool], tol: float) -> bool:
 def _not_converged(passes: float, max_passes: float, steps: list[float], failed: bool) -> str:
     """Why the full-data fit stopped without converging, and what to do."""
     why = ("the full-data loss rose after every step it tried" if failed else
-           f"it stopped after {passes:.1f} passes (at most {max_passes:g})")  # fmt: skip
+           f"it stopped after {passes:.1f} passes (at most {max_passes:g})" if steps else
+           "L-BFGS on all rows did not converge")  # fmt: skip
     moved = f", its last outer step moved {steps[-1]:.2g} sd" if steps else ""
     return (
         f"fit() on this minibatch model did not converge: {why}{moved}. The result is its "

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -69,7 +70,15 @@ def minibatch_fit(
         return None
     try:
         whole = full_data(approx.model)
-    except ValueError:
+    except ValueError as error:  # e.g. minibatch data of different lengths
+        warnings.warn(
+            f"fit() cannot run its full-data fit on this minibatch model ({error}), so it "
+            "takes stochastic minibatch steps, which may stop late or not converge "
+            "(result.converged says which); feed all observed data from one pm.Minibatch "
+            "(or one StreamingBatches) of equal lengths to get the full-data fit",
+            UserWarning,
+            stacklevel=4,
+        )
         return None
     if whole is None:
         return None
@@ -92,9 +101,10 @@ def minibatch_fit(
     with _lean_runtime():
         done = fit_full_data(whole, approx, start, rng=np.random.default_rng(random_seed),
                              max_passes=max_passes, on_step=on_step)  # fmt: skip
+    reason = ("converged" if done.converged else
+              "not-positive-definite" if done.covariance is None else "max_passes")  # fmt: skip
     if progressbar:
-        stop = "converged" if done.converged else "max_passes"
-        print(f"{head}minibatch fit: {stop}, {done.passes:.1f} passes, "
+        print(f"{head}minibatch fit: {reason}, {done.passes:.1f} passes, "
               f"{time.perf_counter() - began:.1f} s", file=sys.stderr, flush=True)  # fmt: skip
     # mean field: the marginal sds of the linear-response covariance; full rank: its
     # Cholesky factor (a Gaussian posterior's full-rank optimum is that covariance)
@@ -102,7 +112,6 @@ def minibatch_fit(
     if done.covariance is not None:
         fitted_sd = np.sqrt(np.diag(done.covariance))
     set_moments(approx, done.mean, fitted_sd, done.covariance)
-    reason = "converged" if done.converged else "max_passes"
     attrs = {"method": "full-data fixed-draw ELBO, subsample warm start + gradient corrections",
              "passes": done.passes, "subsample_rows": done.subsample_rows,
              "lbfgs_iterations": done.lbfgs_iterations, "rows": whole.length,

@@ -37,7 +37,9 @@ class FitResult:
     stop_reason : str
         ``"converged"``, ``"max_steps"``, ``"non-finite"``, ``"rising-loss"`` or
         ``"interrupted"`` (Ctrl-C, or a callback of yours stopped the fit);
-        ``"max_passes"`` for a minibatch model's full-data fit that used its 20 passes.
+        ``"max_passes"`` for a minibatch model's full-data fit that used its 20 passes,
+        ``"not-positive-definite"`` for one that stopped where its linear-response
+        Hessian is not positive definite (not an optimum; both warn).
     n_steps : int
         Steps taken, counting those before a resume (outer steps of a minibatch model's
         full-data fit, whose ``history.attrs["passes"]`` counts the passes).
