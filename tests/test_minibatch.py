@@ -354,3 +354,13 @@ def test_a_full_collection_follows_a_fit_that_made_many_objects(young, old, coll
     monkeypatch.setattr(gc, "collect", lambda generation=2: calls.append(generation) or 0)
     _collect_if_due()
     assert calls == ([2] if collects else [])
+
+
+def test_a_potential_on_the_minibatch_data_is_named_in_the_error():
+    with pm.Model() as model:
+        xs, ys = pm.Minibatch(X, Y, batch_size=100)
+        b = pm.Normal("b", 0, 3, shape=3)
+        pm.Normal("y", pm.math.dot(xs, b), 1.0, observed=ys, total_size=N)
+        pm.Potential("penalty", -pm.math.sum((ys - pm.math.dot(xs, b)) ** 2) * 1e-3)
+    with pytest.raises(ValueError, match="'penalty': a prior or potential depends on the"):
+        pa.fit(model=model, progressbar=False, random_seed=1)

@@ -193,7 +193,12 @@ class FullData:
         )
         nodes = {leaf.node for leaf in self.leaves}
         if nodes & set(ancestors([rest])):
-            raise ValueError("a prior or potential depends on the minibatch data")
+            named = [v.name or str(v) for v in [*self._rest_vars, *model.potentials]
+                     if nodes & set(ancestors([v]))]  # fmt: skip
+            raise ValueError(
+                f"{', '.join(map(repr, named))}: a prior or potential depends on the "
+                "minibatch data, so the full-data log density cannot be taken row by row"
+            )
         return obs, rest
 
     def lp_function(self) -> Any:
