@@ -121,13 +121,18 @@ def noncentred_hierarchy(groups=30, rows=60_000):
     return model
 
 
+def fit_saying(model, phrase):
+    """`fit` on ``model``, and the messages of its warnings that hold ``phrase``."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = pa.fit(model=model, random_seed=1, progressbar=False)
+    return result, [str(w.message) for w in caught if phrase in str(w.message)]
+
+
 def test_a_noncentred_hierarchy_does_not_collapse_into_a_converged_funnel():
     # the surrogate objective is unbounded along sigma -> 0: the optimum of the outer step
     # ran off to log sigma = -360 and the fit said "converged" with the loss up 23-fold
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result = pa.fit(model=noncentred_hierarchy(), random_seed=1, progressbar=False)
-    said = [str(w.message) for w in caught if "did not converge" in str(w.message)]
+    result, said = fit_saying(noncentred_hierarchy(), "did not converge")
     assert bool(said) == (not result.converged), said  # a stop short of it is said
     assert not said or "non-centred hierarchy" in said[0]
     loss = result.history["loss"].values
@@ -153,10 +158,7 @@ def small_noncentred_hierarchy(rows=15_000, groups=30):
 def test_a_fit_whose_hessian_is_not_positive_definite_is_not_said_to_converge():
     # it stopped where the mean-field sds of mu and tau were 30x too small and said
     # "converged" without a word; only to_arviz's k-hat flagged it
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result = pa.fit(model=small_noncentred_hierarchy(), random_seed=1, progressbar=False)
-    said = [str(w.message) for w in caught if "not positive definite" in str(w.message)]
+    result, said = fit_saying(small_noncentred_hierarchy(), "not positive definite")
     assert result.warm_start.covariance is None  # the data's optimum is no optimum
     assert not result.converged and result.stop_reason == "not-positive-definite"
     assert result.history.attrs["stop_reason"] == "not-positive-definite"
