@@ -15,7 +15,7 @@ from scipy import stats
 import pymc_adadelta as pa
 import pymc_adadelta.approx.difference_lp as dl
 from pymc_adadelta.approx.full_data import FullData, full_data
-from pymc_adadelta.output.diagnostics import log_density_in_chunks
+from pymc_adadelta.output.diagnostics import evaluate_in_chunks
 
 N = 30_000
 RNG = np.random.default_rng(5)
@@ -249,8 +249,10 @@ def test_an_export_after_the_zarr_store_is_deleted_gives_nan_lp_and_says_why(tmp
     values = {"b": draw.normal(size=(2000, 2)), "sigma_log__": draw.normal(size=2000)}
     shutil.rmtree(tmp_path / "gone.zarr")  # zarr would now read zeros for every row
     with pytest.warns(UserWarning, match="could not be read .*StreamedDataError.*is gone"):
-        lp = log_density_in_chunks(model, values, np.random.default_rng(0), exact_lp)
-    assert np.isnan(lp).all() and stream.length == N
+        evaluated = evaluate_in_chunks(model, values, 0, rng=np.random.default_rng(0),
+                                       exact_lp=exact_lp)  # fmt: skip
+    assert np.isnan(evaluated.lp).all() and stream.length == N
+    assert evaluated.unavailable  # the data, not the approximation
 
 
 @pytest.mark.parametrize("flag", ["no", "False", [1], None])

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from pymc_adadelta.inference import FitResult
 
 __all__ = ["DATA_UNREAD", "KHAT_BAD", "KHAT_DRAWS", "MIN_KHAT_DRAWS", "ApproximationWarning",
-           "Evaluated", "khat_of_log_ratios", "evaluate_in_chunks", "log_density_in_chunks",
+           "Evaluated", "khat_of_log_ratios", "evaluate_in_chunks",
            "psis_khat", "warn_if_bad"]  # fmt: skip
 
 #: Default draws for `psis_khat`: enough for a k-hat that moves by about ±0.05 between seeds.
@@ -170,16 +170,6 @@ def psis_khat(
     if warn:
         warn_if_bad(khat, draws, chosen)
     return khat
-
-
-def log_density_in_chunks(
-    model: Any,
-    values: dict[str, np.ndarray],
-    rng: np.random.Generator | None = None,
-    exact_lp: bool = False,
-) -> np.ndarray:
-    """``log p`` at every draw of ``values``, a thousand draws per call (bounded memory)."""
-    return evaluate_in_chunks(model, values, 0, rng=rng, exact_lp=exact_lp).lp
 
 
 class Evaluated(NamedTuple):
